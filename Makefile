@@ -1,0 +1,53 @@
+# Everything a developer or CI needs; see README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+PYTHON38 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.8*/bin/python3) python3.8)
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV38 := .venv38
+PORT ?= 8080
+
+.PHONY: run test lint typecheck unit test-py38 peers bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV38)/.installed: pyproject.toml
+	$(PYTHON38) -m venv $(VENV38)
+	$(VENV38)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV38)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+## run: serve the function on http://127.0.0.1:$(PORT)/ with the embedded default policy
+run: $(VENV)/.installed
+	$(PY) -m function serve --port $(PORT)
+
+## test: lint, type-check, build the test bed's peers, run every test (also on Python 3.8)
+test: lint typecheck peers unit test-py38
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check function tests bench
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy function
+
+peers: $(VENV)/.installed
+	$(PY) -m tests.testbed.build
+
+unit: $(VENV)/.installed
+	$(VENV)/bin/pytest
+
+# The Kubeless runtime's newest image is Python 3.8: the core's offline tests run there too.
+test-py38: $(VENV38)/.installed
+	$(VENV38)/bin/pytest -m "not cluster" tests/function
+
+## bench: decision time per alert, and an alert storm against the real API server
+bench: $(VENV)/.installed peers
+	$(PY) -m bench.decision
+	$(PY) -m bench.storm
+
+clean:
+	rm -rf $(VENV) $(VENV38) .mypy_cache .pytest_cache .ruff_cache

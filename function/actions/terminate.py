@@ -1,0 +1,73 @@
+"""terminate: delete the pod, owner-aware, never a same-named replacement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+from ..decision import Status
+from ..errors import Conflict
+from .base import ActionContext, ActionDefinition, RbacRule, param
+from .owners import MinHealthy, owner_skip_reason, parse_min_healthy, replicas_skip_reason
+
+
+def _grace(value: Optional[int]) -> Optional[int]:
+    if value is not None and value < 0:
+        raise ValueError(f"expected a number of seconds >= 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Params:
+    grace_period_seconds: Optional[int] = param(
+        None, "Seconds the pod gets to stop; null: the pod's own setting; 0: at once.",
+        check=_grace)
+    skip_daemonsets: bool = param(True, "Leave DaemonSet pods alone (recreated at once).")
+    skip_static: bool = param(True, "Leave static (mirror) pods alone (the API cannot "
+                                    "remove them).")
+    skip_standalone: bool = param(False, "Leave pods without a controller alone.")
+    skip_statefulsets: bool = param(False, "Leave StatefulSet pods alone.")
+    min_healthy_replicas: Optional[Union[int, str, MinHealthy]] = param(
+        None, "Skip unless the owner keeps at least this many ready replicas after the "
+              "deletion: a count (2) or a percent of its desired replicas ('50%').",
+        type="integer or percent", check=parse_min_healthy)
+
+
+def check(ctx: ActionContext, params: Params) -> Optional[str]:
+    if ctx.pod is None:
+        return None
+    return owner_skip_reason(
+        ctx.pod, skip_daemonsets=params.skip_daemonsets, skip_static=params.skip_static,
+        skip_standalone=params.skip_standalone, skip_statefulsets=params.skip_statefulsets,
+    ) or replicas_skip_reason(ctx, params.min_healthy_replicas)  # type: ignore[arg-type]
+
+
+def run(ctx: ActionContext, params: Params) -> Tuple[Status, str]:
+    try:
+        deleted = ctx.api().delete_pod(ctx.target.namespace, ctx.target.pod, ctx.uid,
+                                       params.grace_period_seconds)
+    except Conflict:
+        return Status.SKIPPED, "pod was replaced (UID differs): not the pod of the alert"
+    return (Status.DONE, "pod deleted") if deleted else (Status.DONE, "already gone")
+
+
+def describe(params: Params) -> str:
+    grace = params.grace_period_seconds
+    return "delete pod" + (f" (grace {grace}s)" if grace is not None else "")
+
+
+DEFINITION = ActionDefinition(
+    name="terminate",
+    description="Delete the pod. The delete is conditioned on the pod's UID.",
+    params=Params,
+    rbac=(RbacRule("", ("pods",), ("delete",)),
+          RbacRule("apps", ("replicasets", "deployments", "statefulsets", "daemonsets"),
+                   ("get",))),
+    check=check,
+    run=run,
+    describe=describe,
+    destructive=True,
+    gone_is_done=True,
+    example="- action: terminate\n  parameters:\n    grace_period_seconds: 0\n"
+            "    min_healthy_replicas: 50%",
+)

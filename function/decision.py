@@ -1,0 +1,56 @@
+"""The decision the function returns for every alert: it explains itself.
+
+A decision is built up by the engine and rendered once as JSON. Skipped and would are
+outcomes here, never exceptions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+
+class Status(str, enum.Enum):
+    DONE = "done"
+    SKIPPED = "skipped"
+    WOULD = "would"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str
+    target: Optional[str]
+    status: Status
+    reason: str
+    rule: str = ""
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"action": self.action, "target": self.target, "status": self.status.value,
+                "reason": self.reason, "rule": self.rule}
+
+
+@dataclass
+class Decision:
+    alert: Optional[Dict[str, Any]] = None
+    matched_rules: List[str] = field(default_factory=list)
+    actions: List[Outcome] = field(default_factory=list)
+    dry_run: bool = False
+    message: str = ""
+    transport: str = ""
+    duration_ms: float = 0.0
+    cluster: str = ""
+
+    def to_json(self) -> Dict[str, Any]:
+        body: Dict[str, Any] = {
+            "message": self.message,
+            "alert": self.alert,
+            "matched_rules": self.matched_rules,
+            "actions": [o.to_json() for o in self.actions],
+            "dry_run": self.dry_run,
+            "duration_ms": round(self.duration_ms, 3),
+        }
+        if self.cluster:
+            body["cluster"] = self.cluster
+        return body

@@ -1,0 +1,305 @@
+"""alert -> matching rules -> guards -> actions -> Decision.
+
+The engine is built once per process (policy, settings, one Kubernetes client) and is
+safe to call from many threads. Its three entry points take plain data, so every
+runtime adapter is a few lines of translation. Every request ends as a
+:class:`Response`: the HTTP status mapping is :func:`respond`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from .actions import ActionContext
+from .alert import Alert
+from .auth import TokenCheck
+from .decision import Decision, Outcome, Status
+from .errors import KubeError, ResponderError, TransientKubeError
+from .guards import Dedup, RateLimit, opted_out, pod_guard, protected_namespace, stale_target
+from .ingest import Inbound, check_size, from_cloudevent, from_http, from_payload
+from .message import HeaderSource, HTTPMessage
+from .policy import ActionSpec, Policy, Rule, load_default, load_file
+from .settings import Settings
+
+log = logging.getLogger("function")
+
+if TYPE_CHECKING:  # kubernetes is imported at connect time only: its import is large
+    from .kube import Kube
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: Dict[str, Any]
+    headers: Dict[str, str] = field(default_factory=lambda: {
+        "Content-Type": "application/json"})
+
+    def body_bytes(self) -> bytes:
+        return json.dumps(self.body, separators=(",", ":")).encode("utf-8")
+
+
+def respond(work: Callable[[], Decision]) -> Response:
+    """Run one request; map its outcome or its error to a status. The only such mapping."""
+    try:
+        decision = work()
+    except TransientKubeError as e:
+        body = e.to_json()
+        partial = getattr(e, "decision", None)
+        if partial is not None:
+            body["decision"] = partial.to_json()
+        return Response(e.status, body)
+    except ResponderError as e:
+        return Response(e.status, e.to_json())
+    except Exception:  # a bug: say so without leaking details, never blame the input
+        log.exception("internal error while handling an alert")
+        return Response(500, {"error": {"type": "internal", "message": "internal error"}})
+    return Response(200, decision.to_json())
+
+
+class _PodState:
+    """Reads the pod and its namespace at most once per alert, only when needed."""
+
+    def __init__(self, kube: Kube, namespace: str, name: str) -> None:
+        self.kube, self.namespace, self.name = kube, namespace, name
+        self._pod: Tuple[bool, Optional[Dict[str, Any]]] = (False, None)
+        self._ns: Tuple[bool, Optional[Dict[str, Any]]] = (False, None)
+
+    def pod(self) -> Optional[Dict[str, Any]]:
+        if not self._pod[0]:
+            self._pod = (True, self.kube.get_pod(self.namespace, self.name))
+        return self._pod[1]
+
+    def forget_pod(self) -> None:
+        self._pod = (False, None)
+
+    def namespace_meta(self) -> Dict[str, Any]:
+        if not self._ns[0]:
+            self._ns = (True, self.kube.get_namespace(self.namespace))
+        metadata: Dict[str, Any] = (self._ns[1] or {}).get("metadata", {})
+        return metadata
+
+
+class Engine:
+    def __init__(self, policy: Policy, settings: Optional[Settings] = None,
+                 kube: Optional[Kube] = None, cluster: str = "no cluster configured") -> None:
+        self.policy = policy
+        self.settings = settings or Settings()
+        self.kube = kube
+        self.cluster = cluster
+        self.tokens = TokenCheck(self.settings.shared_token(), self.settings.token_header,
+                                 self.settings.token_extension)
+        guards = policy.guards
+        self.dedup = Dedup(guards.dedup_seconds)
+        self.rate = RateLimit(guards.rate_limit_actions, guards.rate_limit_seconds)
+        s = self.settings
+        self.own_pod = (s.pod_namespace, s.pod_name) if s.pod_namespace and s.pod_name else None
+
+    @classmethod
+    def from_settings(cls, settings: Optional[Settings] = None, *, cluster: bool = True
+                      ) -> Engine:
+        """Load the policy and connect; raises PolicyError/SettingsError rather than start
+        half-configured."""
+        settings = settings or Settings.from_env()
+        policy = load_file(settings.policy_file) if settings.policy_file else load_default()
+        kube, where = None, "no cluster configured"
+        if cluster:
+            from .kube import connect  # the kubernetes import is large; only when needed
+
+            kube, where = connect(settings)
+        return cls(policy, settings, kube, where)
+
+    # -- entry points --------------------------------------------------------------------
+
+    def handle_http(self, headers: Optional[HeaderSource], body: Optional[bytes]) -> Response:
+        """A raw HTTP request: CloudEvent (binary or structured) or plain Falco JSON."""
+        def work() -> Decision:
+            msg = HTTPMessage.of(headers, body)
+            check_size(len(msg.body), self.settings.max_body_bytes)
+            self.tokens.verify(msg, self._structured_attributes(msg))
+            return self.decide(from_http(msg, self.settings.max_body_bytes))
+        return self._timed(work)
+
+    def handle_cloudevent(self, attributes: Mapping[str, Any], data: Any,
+                          headers: Optional[HeaderSource] = None) -> Response:
+        """A CloudEvent a runtime already parsed: its attributes (extensions included)."""
+        def work() -> Decision:
+            self._check_data_size(data)
+            self.tokens.verify(HTTPMessage.of(headers, b""), attributes)
+            return self.decide(from_cloudevent(attributes, data))
+        return self._timed(work)
+
+    def handle_payload(self, headers: Optional[HeaderSource], data: Any) -> Response:
+        """A plain-JSON body a runtime already decoded (or left as bytes), e.g. Kubeless."""
+        def work() -> Decision:
+            self._check_data_size(data)
+            self.tokens.verify(HTTPMessage.of(headers, b""))
+            return self.decide(from_payload(data))
+        return self._timed(work)
+
+    def _check_data_size(self, data: Any) -> None:
+        if isinstance(data, (bytes, bytearray, str)):
+            check_size(len(data), self.settings.max_body_bytes)
+
+    def _structured_attributes(self, msg: HTTPMessage) -> Optional[Mapping[str, Any]]:
+        if not self.tokens.enabled or msg.media_type != "application/cloudevents+json":
+            return None
+        try:
+            document = json.loads(msg.body)
+        except (ValueError, RecursionError):
+            return None
+        return document if isinstance(document, dict) else None
+
+    def _timed(self, work: Callable[[], Decision]) -> Response:
+        started = time.perf_counter()
+        holder: List[Decision] = []
+
+        def run() -> Decision:
+            decision = work()
+            holder.append(decision)
+            return decision
+
+        response = respond(run)
+        elapsed = (time.perf_counter() - started) * 1000
+        if holder:
+            holder[0].duration_ms = elapsed
+            response.body["duration_ms"] = round(elapsed, 3)
+        self._log(response, elapsed)
+        return response
+
+    # -- deciding ------------------------------------------------------------------------
+
+    def decide(self, inbound: Inbound) -> Decision:
+        decision = Decision(transport=inbound.transport, cluster=self.cluster,
+                            dry_run=self.settings.dry_run or self.policy.dry_run
+                            or self.kube is None)
+        alert = inbound.alert
+        if alert is None:
+            decision.message = inbound.ignored
+            return decision
+        decision.alert = alert.summary()
+        rules = self.matching_rules(alert)
+        decision.matched_rules = [r.name for r in rules]
+        if not rules:
+            decision.message = "no policy rule matched"
+            return decision
+        state = (_PodState(self.kube, alert.target.namespace, alert.target.pod)
+                 if self.kube is not None and alert.target is not None else None)
+        try:
+            for rule in rules:
+                dry = decision.dry_run or bool(rule.dry_run)
+                for spec in rule.actions:
+                    decision.actions.append(self._act(alert, rule, spec, dry, state))
+        except TransientKubeError as e:
+            e.decision = decision  # type: ignore[attr-defined]
+            decision.message = "a Kubernetes call failed; retry"
+            raise
+        decision.message = "handled"
+        return decision
+
+    def matching_rules(self, alert: Alert) -> List[Rule]:
+        matched = []
+        for rule in self.policy.rules:
+            if rule.match(alert):
+                matched.append(rule)
+                if not rule.continue_:
+                    break
+        return matched
+
+    def _act(self, alert: Alert, rule: Rule, spec: ActionSpec, dry: bool,
+             state: Optional[_PodState]) -> Outcome:
+        definition = spec.definition
+        target = alert.target
+
+        def outcome(status: Status, reason: str) -> Outcome:
+            return Outcome(spec.name, str(target) if target else None, status, reason, rule.name)
+
+        if target is None:
+            return outcome(Status.SKIPPED, alert.no_target_reason)
+        guards = self.policy.guards
+        reason = protected_namespace(guards, target, self.settings.pod_namespace)
+        if reason:
+            return outcome(Status.SKIPPED, reason)
+        key = (alert.rule, target.namespace, target.pod, spec.name)
+        reason = self.dedup.claim(key)
+        if reason:
+            return outcome(Status.SKIPPED, reason)
+        acted = False
+        try:
+            if state is None:
+                return outcome(Status.WOULD, f"would {definition.describe(spec.params)} "
+                                             f"({self.cluster}: checks that read the API "
+                                             "were not run)")
+            pod = state.pod()
+            if pod is None:
+                if definition.gone_is_done and not dry:
+                    return outcome(Status.DONE, "already gone")
+                return outcome(Status.SKIPPED, "pod not found")
+            ctx = ActionContext(alert, target, rule.name, pod, self.kube, dry)
+            reason = (pod_guard(guards, pod, target, self.own_pod)
+                      or stale_target(guards, pod, alert)
+                      or opted_out(guards, state.namespace_meta(), f"namespace "
+                                   f"{target.namespace}")
+                      or definition.check(ctx, spec.params))
+            if reason:
+                return outcome(Status.SKIPPED, reason)
+            if definition.destructive:
+                reason = self.rate.take(consume=not dry)
+                if reason:
+                    log.warning("skipped %s on %s: %s", spec.name, target, reason)
+                    return outcome(Status.SKIPPED, reason)
+            if dry:
+                return outcome(Status.WOULD, f"would {definition.describe(spec.params)}")
+            status, reason = definition.run(ctx, spec.params)
+            if status is not Status.DONE:
+                if definition.destructive:
+                    self.rate.give_back()
+                return outcome(status, reason)
+            acted = True
+            if definition.destructive:
+                state.forget_pod()
+            if self.policy.record_events and spec.name != "record":
+                reason += self._record(ctx, spec.name, reason)
+            return outcome(Status.DONE, reason)
+        except TransientKubeError:
+            raise
+        except KubeError as e:
+            log.error("%s on %s failed: %s", spec.name, target, e)
+            return outcome(Status.FAILED, str(e))
+        finally:
+            self.dedup.release(key, acted)
+
+    def _record(self, ctx: ActionContext, action: str, what: str) -> str:
+        from .actions.record import event_message
+
+        try:
+            ctx.api().create_event(ctx.target.namespace, {"name": ctx.target.pod,
+                                                          "uid": ctx.uid},
+                                   "FalcoResponse", event_message(ctx, f"{action}: {what}"),
+                                   action)
+            return ""
+        except (KubeError, TransientKubeError) as e:
+            log.warning("event for %s not recorded: %s", ctx.target, e)
+            return f" (event not recorded: {e.message})"
+
+    # -- logging -------------------------------------------------------------------------
+
+    def _log(self, response: Response, elapsed_ms: float) -> None:
+        body = response.body
+        decision = body.get("decision", body)
+        line = {
+            "status": response.status,
+            "message": decision.get("message") or body.get("error", {}).get("message"),
+            "alert": decision.get("alert"),
+            "matched_rules": decision.get("matched_rules"),
+            "outcomes": [f"{a['action']} {a['target']}: {a['status']} ({a['reason']})"
+                         for a in decision.get("actions", [])],
+            "dry_run": decision.get("dry_run"),
+            "duration_ms": round(elapsed_ms, 3),
+        }
+        level = logging.INFO if response.status < 500 else logging.WARNING
+        if log.isEnabledFor(level):
+            log.log(level, json.dumps(line, separators=(",", ":")))

@@ -1,0 +1,226 @@
+"""The only module that talks to the Kubernetes API.
+
+Reads return plain dicts (the pod's JSON), parsed with ``_preload_content=False``:
+the client's model classes cost milliseconds per pod and the engine needs a handful of
+fields. Every call has a timeout and bounded retries for failures a retry could fix
+(connection errors, timeouts, 429, 5xx); API status codes become the typed errors of
+:mod:`function.errors` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import urllib3
+from kubernetes import client, config
+
+from .errors import Conflict, KubeError, NotFound, TransientKubeError, kube_error
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+_WORKLOADS = {
+    "ReplicaSet": "read_namespaced_replica_set",
+    "Deployment": "read_namespaced_deployment",
+    "StatefulSet": "read_namespaced_stateful_set",
+    "DaemonSet": "read_namespaced_daemon_set",
+}
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 3
+    budget: float = 5.0
+    timeout: float = 2.0
+    first_delay: float = 0.1
+
+
+def connect(settings: Settings) -> Tuple[Optional[Kube], str]:
+    """One client per process: the in-cluster account, else a kubeconfig, else none."""
+    if settings.cluster == "off":
+        return None, "no cluster configured (FALCO_RESPONDER_CLUSTER=off)"
+    cfg = client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=cfg)
+        where = "in-cluster service account"
+    else:
+        path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        path = path.split(os.pathsep)[0]
+        if not os.path.isfile(path):
+            return None, "no cluster configured (no in-cluster account, no kubeconfig)"
+        config.load_kube_config(config_file=path, client_configuration=cfg)
+        where = f"kubeconfig {path}"
+    # Our own retry loop is bounded in time; urllib3's would add unbounded waits to it.
+    cfg.retries = False
+    cfg.connection_pool_maxsize = 16
+    retry = Retry(settings.kube_attempts, settings.kube_retry_budget, settings.kube_timeout)
+    return Kube(client.ApiClient(cfg), retry), where
+
+
+class Kube:
+    def __init__(self, api_client: Any, retry: Retry = Retry()) -> None:
+        self.api_client = api_client
+        self.retry = retry
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.networking = client.NetworkingV1Api(api_client)
+
+    # -- the retry loop ----------------------------------------------------------------
+
+    def _call(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self.retry.budget
+        delay = self.retry.first_delay
+        attempt = 0
+        while True:
+            attempt += 1
+            left = deadline - time.monotonic()
+            try:
+                response = method(*args, _request_timeout=max(0.05, min(self.retry.timeout, left)),
+                                  _preload_content=False, **kwargs)
+                return json.loads(response.data) if response.data else None
+            except client.ApiException as e:
+                if e.status not in RETRYABLE:
+                    raise kube_error(e.status, f"{what}: {_reason(e)}") from e
+                failure: Exception = e
+                detail = f"{e.status} {_reason(e)}"
+            except (urllib3.exceptions.HTTPError, OSError) as e:
+                failure, detail = e, f"{type(e).__name__}: {e}"
+            if attempt >= self.retry.attempts or time.monotonic() + delay >= deadline:
+                raise TransientKubeError(
+                    f"{what}: failed after {attempt} attempt(s): {detail}") from failure
+            log.info("retrying %s after %s (attempt %d)", what, detail, attempt)
+            time.sleep(delay)
+            delay *= 3
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get_pod(self, namespace: str, name: str) -> Optional[Dict[str, Any]]:
+        return self._get(f"get pod {namespace}/{name}", self.core.read_namespaced_pod,
+                         name, namespace)
+
+    def get_namespace(self, name: str) -> Optional[Dict[str, Any]]:
+        return self._get(f"get namespace {name}", self.core.read_namespace, name)
+
+    def get_workload(self, kind: str, namespace: str, name: str) -> Optional[Dict[str, Any]]:
+        method = getattr(self.apps, _WORKLOADS[kind])
+        return self._get(f"get {kind} {namespace}/{name}", method, name, namespace)
+
+    def _get(self, what: str, method: Callable[..., Any], *args: Any) -> Optional[Dict[str, Any]]:
+        try:
+            result: Dict[str, Any] = self._call(what, method, *args)
+            return result
+        except NotFound:
+            return None
+
+    # -- writes ------------------------------------------------------------------------
+
+    def delete_pod(self, namespace: str, name: str, uid: Optional[str],
+                   grace_period_seconds: Optional[int]) -> bool:
+        """Delete; False when the pod was already gone. A UID mismatch raises Conflict."""
+        body: Dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        if grace_period_seconds is not None:
+            body["gracePeriodSeconds"] = grace_period_seconds
+        try:
+            self._call(f"delete pod {namespace}/{name}", self.core.delete_namespaced_pod,
+                       name, namespace, body=body)
+            return True
+        except NotFound:
+            return False
+
+    def evict_pod(self, namespace: str, name: str, uid: Optional[str],
+                  grace_period_seconds: Optional[int]) -> Tuple[str, str]:
+        """('evicted'|'gone'|'blocked', detail). A PDB refusal is an answer, not an error."""
+        options: Dict[str, Any] = {}
+        if uid:
+            options["preconditions"] = {"uid": uid}
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        body: Any = {"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": name, "namespace": namespace}, "deleteOptions": options}
+        try:
+            # Not through _call: for evictions 429 means "a PodDisruptionBudget says no".
+            self.core.create_namespaced_pod_eviction(
+                name, namespace, body, _request_timeout=self.retry.timeout,
+                _preload_content=False)
+            return "evicted", ""
+        except client.ApiException as e:
+            if e.status == 429:
+                return "blocked", _reason(e)
+            if e.status == 404:
+                return "gone", ""
+            if e.status in RETRYABLE:
+                raise TransientKubeError(f"evict pod {namespace}/{name}: {e.status} "
+                                         f"{_reason(e)}") from e
+            raise kube_error(e.status, f"evict pod {namespace}/{name}: {_reason(e)}") from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise TransientKubeError(f"evict pod {namespace}/{name}: {e}") from e
+
+    def patch_pod_metadata(self, namespace: str, name: str, uid: Optional[str],
+                           labels: Optional[Mapping[str, Optional[str]]] = None,
+                           annotations: Optional[Mapping[str, Optional[str]]] = None) -> bool:
+        """Merge-patch labels/annotations (None removes a key); False when the pod is gone."""
+        metadata: Dict[str, Any] = {}
+        if uid:
+            # A UID in the patch is checked by the API server: a replacement pod is refused.
+            metadata["uid"] = uid
+        if labels:
+            metadata["labels"] = dict(labels)
+        if annotations:
+            metadata["annotations"] = dict(annotations)
+        try:
+            self._call(f"patch pod {namespace}/{name}", self.core.patch_namespaced_pod,
+                       name, namespace, {"metadata": metadata})
+            return True
+        except NotFound:
+            return False
+
+    def apply_network_policy(self, namespace: str, body: Dict[str, Any]) -> str:
+        name = body["metadata"]["name"]
+        what = f"networkpolicy {namespace}/{name}"
+        try:
+            self._call(f"create {what}", self.networking.create_namespaced_network_policy,
+                       namespace, body)
+            return "created"
+        except Conflict:
+            self._call(f"patch {what}", self.networking.patch_namespaced_network_policy,
+                       name, namespace, {"spec": body["spec"]})
+            return "updated"
+
+    def create_event(self, namespace: str, pod: Mapping[str, Any], reason: str, message: str,
+                     action: str) -> None:
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": f"{pod['name']}.falco-responder.",
+                         "namespace": namespace},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": namespace,
+                               "name": pod["name"], "uid": pod.get("uid") or ""},
+            "reason": reason, "message": message[:1024], "type": "Warning",
+            "action": action,
+            "source": {"component": "falco-responder"},
+            "reportingComponent": "falco-responder",
+            "reportingInstance": os.environ.get("POD_NAME") or "falco-responder",
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        self._call(f"create event for pod {namespace}/{pod['name']}",
+                   self.core.create_namespaced_event, namespace, body)
+
+
+def _reason(e: Any) -> str:
+    try:
+        status = json.loads(e.body)
+        return str(status.get("message") or e.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(getattr(e, "reason", "") or e)
+
+
+__all__ = ["Kube", "KubeError", "Retry", "connect"]
