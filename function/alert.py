@@ -104,6 +104,8 @@ class Alert:
     tags: Tuple[str, ...] = ()
     hostname: str = ""
     uuid: str = ""
+    # The time exactly as sent (nanoseconds included); ``time`` keeps microseconds.
+    time_text: str = ""
     target: Optional[Target] = None
     # Why there is no target, when there is none; shown in the decision.
     no_target_reason: str = ""
@@ -113,7 +115,7 @@ class Alert:
             "rule": self.rule,
             "priority": self.priority.label,
             "source": self.source,
-            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "time": self.time_text or self.time.isoformat().replace("+00:00", "Z"),
             "target": str(self.target) if self.target else None,
         }
 
@@ -184,6 +186,7 @@ def parse_alert(payload: object) -> Alert:
         tags=tuple(tags),
         hostname=_optional_str(payload, "hostname"),
         uuid=_optional_str(payload, "uuid"),
+        time_text=payload["time"],
         target=target,
         no_target_reason=why,
     )
