@@ -72,13 +72,13 @@ class Policy:
 
     def rbac(self) -> Tuple[RbacRule, ...]:
         """Exactly the permissions the actions of this policy need (and their reads)."""
-        names = self.action_names()
         rules = list(BASE_RBAC)
-        if self.record_events and names:
+        if self.record_events:
             rules.append(RbacRule("", ("events",), ("create",)))
-        extra = REGISTRY.rbac_for(names)
+        for spec in (a for r in self.rules for a in r.actions):
+            rules.extend(spec.definition.rbac_for(spec.params))
         merged: Dict[Tuple[str, str], set] = {}  # type: ignore[type-arg]
-        for rule in (*rules, *extra):
+        for rule in rules:
             for resource in rule.resources:
                 merged.setdefault((rule.api_group, resource), set()).update(rule.verbs)
         return tuple(RbacRule(g, (r,), tuple(sorted(v))) for (g, r), v in sorted(merged.items()))

@@ -86,6 +86,11 @@ class ActionDefinition:
     # What a pod that no longer exists means for this action: done ("already gone") or not.
     gone_is_done: bool = False
     example: str = ""
+    # Permissions only some parameter values need (e.g. reading owners for a replica check).
+    rbac_if: Callable[[Any], Tuple[RbacRule, ...]] = lambda params: ()
+
+    def rbac_for(self, params: Any) -> Tuple[RbacRule, ...]:
+        return self.rbac + self.rbac_if(params)
 
     def parse_params(self, raw: Any, where: str, source: str) -> Any:
         return parse_params(self.params, raw, where, source)

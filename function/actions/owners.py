@@ -10,9 +10,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .base import ActionContext
+from .base import ActionContext, RbacRule
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+# Reading the owner chain, for min_healthy_replicas.
+OWNER_READS = (RbacRule("apps", ("replicasets", "deployments", "statefulsets", "daemonsets"),
+                        ("get",)),)
 
 
 @dataclass(frozen=True)

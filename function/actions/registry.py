@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List
 
-from .base import ActionDefinition, RbacRule
+from .base import ActionDefinition
 
 
 class ActionRegistry:
@@ -31,15 +31,3 @@ class ActionRegistry:
 
     def clear(self) -> None:
         self._actions.clear()
-
-    def rbac_for(self, names: List[str]) -> Tuple[RbacRule, ...]:
-        """The union of RBAC rules the named actions need, merged by (group, resource)."""
-        verbs: Dict[Tuple[str, str], set] = {}  # type: ignore[type-arg]
-        for name in names:
-            for rule in self._actions[name].rbac:
-                for resource in rule.resources:
-                    verbs.setdefault((rule.api_group, resource), set()).update(rule.verbs)
-        return tuple(
-            RbacRule(group, (resource,), tuple(sorted(v)))
-            for (group, resource), v in sorted(verbs.items())
-        )

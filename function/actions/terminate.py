@@ -8,7 +8,13 @@ from typing import Optional, Tuple, Union
 from ..decision import Status
 from ..errors import Conflict
 from .base import ActionContext, ActionDefinition, RbacRule, param
-from .owners import MinHealthy, owner_skip_reason, parse_min_healthy, replicas_skip_reason
+from .owners import (
+    OWNER_READS,
+    MinHealthy,
+    owner_skip_reason,
+    parse_min_healthy,
+    replicas_skip_reason,
+)
 
 
 def _grace(value: Optional[int]) -> Optional[int]:
@@ -60,9 +66,8 @@ DEFINITION = ActionDefinition(
     name="terminate",
     description="Delete the pod. The delete is conditioned on the pod's UID.",
     params=Params,
-    rbac=(RbacRule("", ("pods",), ("delete",)),
-          RbacRule("apps", ("replicasets", "deployments", "statefulsets", "daemonsets"),
-                   ("get",))),
+    rbac=(RbacRule("", ("pods",), ("delete",)),),
+    rbac_if=lambda params: OWNER_READS if params.min_healthy_replicas is not None else (),
     check=check,
     run=run,
     describe=describe,

@@ -138,7 +138,7 @@ def test_invalid_policies_are_refused_naming_file_rule_and_key(text: str, messag
 
 
 def test_an_unreadable_policy_file_is_an_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="nope.yaml: cannot read the policy file"):
+    with pytest.raises(PolicyError, match=r"nope\.yaml: cannot read the policy file"):
         load_file(str(tmp_path / "nope.yaml"))
 
 

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+
+from function.errors import SettingsError
+from function.settings import Settings, describe
+
+
+def test_defaults() -> None:
+    s = Settings.from_env({})
+    assert s.policy_file is None and s.dry_run is False and s.cluster == "auto"
+    assert s.max_body_bytes == 1024 * 1024 and s.kube_attempts == 3
+    assert s.kube_retry_budget == 5.0 and s.token_header == "X-Falco-Token"
+
+
+def test_values_are_read_from_their_variables() -> None:
+    s = Settings.from_env({"FALCO_RESPONDER_DRY_RUN": "true", "FALCO_RESPONDER_MAX_BODY_BYTES":
+                           "2048", "POD_NAMESPACE": "responder", "FALCO_RESPONDER_CLUSTER": "off"})
+    assert s.dry_run and s.max_body_bytes == 2048 and s.pod_namespace == "responder"
+
+
+@pytest.mark.parametrize("env,text", [
+    ({"FALCO_RESPONDER_DRY_RUN": "maybe"}, "FALCO_RESPONDER_DRY_RUN='maybe': expected true"),
+    ({"FALCO_RESPONDER_MAX_BODY_BYTES": "-1"}, "FALCO_RESPONDER_MAX_BODY_BYTES='-1'"),
+    ({"FALCO_RESPONDER_KUBE_TIMEOUT": "soon"}, "FALCO_RESPONDER_KUBE_TIMEOUT='soon'"),
+    ({"FALCO_RESPONDER_CLUSTER": "maybe"}, "expected auto or off"),
+])
+def test_bad_settings_name_the_variable(env: dict, text: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(SettingsError, match=text.replace("(", r"\(")):
+        Settings.from_env(env)
+
+
+def test_token_file_wins_and_must_be_readable_and_non_empty(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "token"
+    path.write_text("from-file\n")
+    assert Settings(token="from-env", token_file=str(path)).shared_token() == "from-file"
+    path.write_text("")
+    with pytest.raises(SettingsError, match="file is empty"):
+        Settings(token_file=str(path)).shared_token()
+    with pytest.raises(SettingsError, match="cannot read it"):
+        Settings(token_file=str(path) + ".missing").shared_token()
+
+
+def test_every_setting_is_documented() -> None:
+    for env, about in describe().items():
+        assert about["doc"], env
