@@ -182,6 +182,11 @@ class Kube:
             return True
         except NotFound:
             return False
+        except KubeError as e:
+            # The API server refuses a UID change as 422 "field is immutable": another pod.
+            if e.code == 422 and "metadata.uid" in e.message:
+                raise Conflict(e.message, code=409) from e
+            raise
 
     def apply_network_policy(self, namespace: str, body: Dict[str, Any]) -> str:
         name = body["metadata"]["name"]
