@@ -22,13 +22,16 @@ Everything started is stopped by the fixture's finalizer, and at the latest at e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
 from tests.testbed import procs
 from tests.testbed.apiserver import ApiServer, start_apiserver
 from tests.testbed.kube import Kube
+from tests.testbed.netns import NetNamespace, create_netns
+from tests.testbed.receiver import Receiver
+from tests.testbed.sidekick import Sidekick, start_falcosidekick
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +58,54 @@ def kube(apiserver: ApiServer, tmp_path: Path) -> Kube:
 def free_port() -> Callable[..., int]:
     """``free_port(host="127.0.0.1")``: a TCP port free right now."""
     return procs.free_port
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    """``receiver(host="127.0.0.1", port=0, status=200, response_body=b"{}")``: a local HTTP
+    server recording every request (``.url``, ``.requests``, ``.wait_for(n)``)."""
+    started: List[Receiver] = []
+
+    def make(*args: Any, **kwargs: Any) -> Receiver:
+        server = Receiver(*args, **kwargs)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+def netns() -> Iterator[Callable[..., NetNamespace]]:
+    """``netns(hosts=["fn.ns.svc.cluster.local", ...])``: a network namespace whose
+    /etc/hosts maps ``hosts`` to ``.host_ip``, our end of its veth pair (bind receivers
+    there); its own end is ``.ns_ip``."""
+    made: List[NetNamespace] = []
+
+    def make(hosts: Any = ()) -> NetNamespace:
+        namespace = create_netns(hosts)
+        made.append(namespace)
+        return namespace
+
+    yield make
+    for namespace in made:
+        namespace.delete()
+
+
+@pytest.fixture
+def falcosidekick(tmp_path: Path) -> Iterator[Callable[..., Sidekick]]:
+    """``falcosidekick(config, netns=None)``: start the real Falcosidekick with ``config``
+    (its own YAML keys as a dict, e.g. ``{"webhook": {"address": url}}``) and return it
+    once ``/ping`` answers (``.url``, ``.post_test()``, ``.post_alert(alert)``)."""
+    started: List[Sidekick] = []
+
+    def make(config: Dict[str, Any], netns: Optional[NetNamespace] = None) -> Sidekick:
+        workdir = tmp_path / f"falcosidekick-{len(started)}"
+        sidekick = start_falcosidekick(workdir, config, netns)
+        started.append(sidekick)
+        return sidekick
+
+    yield make
+    for sidekick in started:
+        sidekick.stop()

@@ -153,6 +153,7 @@ def build(peer: Peer, go: str, verbose: bool) -> float:
         if peer.resolve_at_build:
             shutil.rmtree(staging / "module", ignore_errors=True)
         os.replace(staging, final_dir)
+        final_dir.with_name(f"{final_dir.name}.failed-build.log").unlink(missing_ok=True)
     except BaseException:
         if log_file.is_file():
             shutil.copyfile(log_file, failed_log_path(log_file))

@@ -105,8 +105,13 @@ def binary(name: str) -> Path:
         raise KeyError(f"unknown peer {name!r}; known: {', '.join(sorted(PEERS))}") from None
     path = peer.binary_path
     if not os.access(path, os.X_OK):
+        failed = peer.install_dir.with_name(f"{peer.install_dir.name}.failed-build.log")
+        last_attempt = ""
+        if failed.is_file():
+            lines = failed.read_text(encoding="utf-8", errors="replace").splitlines()
+            last_attempt = f"; the last build failed ({failed}):\n" + "\n".join(lines[-4:])
         raise PeerNotBuilt(
             f"{name} {peer.version} is not built (looked for {path}); "
-            f"run `{BUILD_COMMAND} {name}` from the repository root"
+            f"run `{BUILD_COMMAND} {name}` from the repository root{last_attempt}"
         )
     return path
