@@ -1,0 +1,114 @@
+"""An alert storm against the real API server: 10,000 alerts over 50 pods.
+
+    make bench            (or: .venv/bin/python -m bench.storm)
+
+Starts the test bed's etcd + kube-apiserver, creates 50 pods, and sends 10,000
+"Terminal shell in container" alerts (200 per pod, shuffled) through the engine from 8
+threads, the function logged in with the RBAC generated for its policy. Expected: exactly
+50 terminations (dedup absorbs the rest), all 50 pods gone, drained in <= 5 s.
+The blast-radius limit is raised to 100 per minute here: its default (10 per minute)
+would, by design, stop this storm after 10 pods.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Counter, List
+
+import yaml
+
+from function import Engine, Settings
+from function.cli import cluster_role
+from function.policy import parse_policy
+from tests.testbed.apiserver import start_apiserver
+from tests.testbed.kube import Kube
+
+PODS, ALERTS, THREADS, TARGET_S = 50, 10_000, 8, 5.0
+POLICY = """
+guards: {rate_limit: {actions: 100, per_seconds: 60}}
+rules:
+  - name: terminate-terminal-shells
+    match: {rules: ["Terminal shell in container"]}
+    actions: [{action: terminate}]
+"""
+WIRE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "forwarded"
+        / "terminal_shell_in_container.falco-0.37-ovh-k8s.forwarded.json")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="storm-") as tmp:
+        work = Path(tmp)
+        print("starting etcd + kube-apiserver ...", flush=True)
+        server = start_apiserver(work / "apiserver")
+        try:
+            return storm(server, work)
+        finally:
+            server.stop()
+
+
+def storm(server: object, work: Path) -> int:
+    kube = Kube(server, work)  # type: ignore[arg-type]
+    kube.ensure_service_account("default", "default")
+    namespace = kube.create_namespace(prefix="storm")
+    kube.namespace = namespace
+    names = [f"victim-{i:02d}" for i in range(PODS)]
+    for name in names:
+        kube.create_standalone_pod(name)
+    policy = parse_policy(POLICY, "bench/storm")
+    rules = yaml.safe_load(cluster_role(policy, "storm-responder"))["rules"]
+    kube.create_cluster_role("storm-responder", rules)
+    home = kube.create_namespace(prefix="responder")
+    kube.create_service_account("falco-responder", home)
+    kube.bind_cluster_role("storm-responder", "falco-responder", account_namespace=home)
+    os.environ["KUBECONFIG"] = str(kube.token_kubeconfig("falco-responder", home))
+    policy_file = work / "policy.yaml"
+    policy_file.write_text(POLICY)
+    engine = Engine.from_settings(Settings(policy_file=str(policy_file), pod_namespace=home))
+
+    template = json.loads(WIRE.read_text())
+    template["time"] = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime(time.time() + 5))
+    bodies = []
+    for name in names:
+        alert = json.loads(json.dumps(template))
+        alert["output_fields"].update({"k8s.ns.name": namespace, "k8s.pod.name": name})
+        bodies.append(json.dumps(alert).encode())
+    stream = [bodies[i % PODS] for i in range(ALERTS)]
+    random.Random(7).shuffle(stream)
+    headers = {"Content-Type": "application/json"}
+
+    outcomes: Counter[str] = collections.Counter()
+    statuses: Counter[int] = collections.Counter()
+    print(f"sending {ALERTS} alerts over {PODS} pods from {THREADS} threads ...", flush=True)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        responses: List = list(pool.map(lambda b: engine.handle_http(headers, b), stream))
+    drained = time.perf_counter() - started
+    for r in responses:
+        statuses[r.status] += 1
+        for a in r.body.get("actions", []):
+            outcomes[f"{a['status']}: {a['reason'].split(':')[0]}"] += 1
+    left = [n for n in names if kube.read_pod(n, namespace) is not None]
+    terminations = outcomes["done: pod deleted"]
+
+    print("| alerts | pods | terminations | pods left | HTTP statuses | drained (s) |"
+          " alerts/s |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {ALERTS} | {PODS} | {terminations} | {len(left)} | {dict(statuses)} | "
+          f"{drained:.2f} | {ALERTS / drained:.0f} |")
+    print("outcomes:", dict(outcomes))
+    ok = terminations == PODS and not left and drained <= TARGET_S and statuses[200] == ALERTS
+    print(f"target: exactly {PODS} terminations, drained in <= {TARGET_S:.0f} s -> "
+          f"{'meets' if ok else 'MISSES'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
