@@ -231,7 +231,7 @@ class Engine:
         try:
             if state is None:
                 return outcome(Status.WOULD, f"would {definition.describe(spec.params)} "
-                                             f"({self.cluster}: checks that read the API "
+                                             f"({self.cluster}; checks that read the API "
                                              "were not run)")
             pod = state.pod()
             if pod is None:

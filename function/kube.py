@@ -45,7 +45,7 @@ class Retry:
 def connect(settings: Settings) -> Tuple[Optional[Kube], str]:
     """One client per process: the in-cluster account, else a kubeconfig, else none."""
     if settings.cluster == "off":
-        return None, "no cluster configured (FALCO_RESPONDER_CLUSTER=off)"
+        return None, "no cluster configured: FALCO_RESPONDER_CLUSTER=off"
     cfg = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         config.load_incluster_config(client_configuration=cfg)
@@ -54,7 +54,7 @@ def connect(settings: Settings) -> Tuple[Optional[Kube], str]:
         path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
         path = path.split(os.pathsep)[0]
         if not os.path.isfile(path):
-            return None, "no cluster configured (no in-cluster account, no kubeconfig)"
+            return None, "no cluster configured: no in-cluster account, no kubeconfig"
         config.load_kube_config(config_file=path, client_configuration=cfg)
         where = f"kubeconfig {path}"
     # Our own retry loop is bounded in time; urllib3's would add unbounded waits to it.

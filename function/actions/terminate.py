@@ -64,7 +64,9 @@ def describe(params: Params) -> str:
 
 DEFINITION = ActionDefinition(
     name="terminate",
-    description="Delete the pod. The delete is conditioned on the pod's UID.",
+    description="Delete the pod. The delete is conditioned on the pod's UID. With "
+                "min_healthy_replicas it also reads the owner chain (apps replicasets, "
+                "deployments, statefulsets, daemonsets: get), and only then needs that.",
     params=Params,
     rbac=(RbacRule("", ("pods",), ("delete",)),),
     rbac_if=lambda params: OWNER_READS if params.min_healthy_replicas is not None else (),

@@ -76,3 +76,11 @@ def test_rbac_for_the_default_policy_is_least_privilege() -> None:
 def test_the_committed_cluster_role_is_the_generated_one() -> None:
     done = cli("check-policy", "--rbac")
     assert (REPO / "deploy" / "rbac" / "clusterrole.yaml").read_text() == done.stdout
+
+
+def test_the_actions_reference_is_generated_from_the_registry() -> None:
+    done = cli("actions")
+    assert done.returncode == 0
+    assert (REPO / "docs" / "actions.md").read_text() == done.stdout
+    for name in ("terminate", "evict", "label", "annotate", "isolate", "record"):
+        assert f"## `{name}`" in done.stdout
