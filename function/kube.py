@@ -80,9 +80,10 @@ class Kube:
         attempt = 0
         while True:
             attempt += 1
-            left = deadline - time.monotonic()
+            timeout = max(0.05, min(self.retry.timeout, deadline - time.monotonic()))
             try:
-                response = method(*args, _request_timeout=max(0.05, min(self.retry.timeout, left)),
+                # A (connect, read) pair: older clients silently ignore a bare float.
+                response = method(*args, _request_timeout=(timeout, timeout),
                                   _preload_content=False, **kwargs)
                 return json.loads(response.data) if response.data else None
             except client.ApiException as e:
@@ -149,7 +150,8 @@ class Kube:
         try:
             # Not through _call: for evictions 429 means "a PodDisruptionBudget says no".
             self.core.create_namespaced_pod_eviction(
-                name, namespace, body, _request_timeout=self.retry.timeout,
+                name, namespace, body,
+                _request_timeout=(self.retry.timeout, self.retry.timeout),
                 _preload_content=False)
             return "evicted", ""
         except client.ApiException as e:
