@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
@@ -20,7 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Deque, List, Optional, Sequence
+from typing import Deque, Iterator, List, Optional, Sequence
 
 from tests.testbed.peers import BUILD_ORDER, PEERS, Peer
 
@@ -106,10 +108,23 @@ def run_go(
         )
 
 
+@contextlib.contextmanager
+def build_lock(peer: Peer) -> Iterator[None]:
+    """One build of a peer at a time (two ``make test`` in parallel share the cache)."""
+    peer.install_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = peer.install_dir.with_name(f"{peer.install_dir.name}.lock")
+    with open(lock_path, "w", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"{peer.name} {peer.version}: another build holds {lock_path}; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build(peer: Peer, go: str, verbose: bool) -> float:
-    """Build ``peer`` into its cache folder; returns the seconds it took."""
+    """Build ``peer`` into its cache folder (call under ``build_lock``); returns seconds."""
     final_dir = peer.install_dir
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
     for stale in final_dir.parent.glob(f"{final_dir.name}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{final_dir.name}.tmp-", dir=final_dir.parent))
@@ -133,10 +148,13 @@ def build(peer: Peer, go: str, verbose: bool) -> float:
                 verbose,
             )
         else:
+            # Only the release's own module: a quick, clear answer when the proxy refuses
+            # it; go build fetches the packages it needs from the rest of the graph.
             run_go(
-                [go, "mod", "download", "-x"] if verbose else [go, "mod", "download"],
+                [go, "mod", "download", "-x", peer.module] if verbose
+                else [go, "mod", "download", peer.module],
                 workdir,
-                f"go mod download (obtaining the modules of {peer.name} {peer.version})",
+                f"go mod download {peer.module} (obtaining {peer.name} {peer.version})",
                 log_file,
                 verbose,
             )
@@ -187,8 +205,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                     [go, "version"], capture_output=True, text=True, check=False
                 ).stdout.strip()
                 log(f"using {version} ({go})")
-            log(f"{name} {peer.version}: building {peer.package} from {peer.wrapper_dir}")
-            seconds = build(peer, go, options.verbose)
+            with build_lock(peer):
+                if os.access(peer.binary_path, os.X_OK):
+                    log(f"{name} {peer.version}: built meanwhile, reusing {peer.binary_path}")
+                    continue
+                log(f"{name} {peer.version}: building {peer.package} from {peer.wrapper_dir}")
+                seconds = build(peer, go, options.verbose)
             log(f"{name} {peer.version}: built in {_format_elapsed(seconds)} -> {peer.binary_path}")
         except BuildError as error:
             log(f"ERROR: {name} {peer.version}: {error}")
