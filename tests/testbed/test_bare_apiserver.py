@@ -20,10 +20,10 @@ def test_system_namespaces_exist_without_default_service_accounts(
     namespaces: Any = kube.core.list_namespace()
     names = {ns.metadata.name for ns in namespaces.items}
     assert {"default", "kube-system", "kube-public"} <= names
-    # Only the fixtures made "default" accounts; kube-system has none.
-    assert kube.core.list_namespaced_service_account("kube-system").items == []
     bare = f"{kube.namespace}-bare"
     kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=bare)))
+    # No controller makes the "default" account (the fixtures do, in their namespaces).
+    assert kube.core.list_namespaced_service_account(bare).items == []
     with pytest.raises(ApiException) as refused:
         kube.create_pod("p", bare)
     assert refused.value.status == 403
