@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from function import runtime
+
+
+@pytest.fixture(autouse=True)
+def fresh() -> Iterator[None]:
+    runtime.reset()
+    yield
+    runtime.reset()
+
+
+def test_started_once_with_the_default_policy(shell_alert: Any) -> None:
+    ok, why = runtime.start({"FALCO_RESPONDER_CLUSTER": "off"})
+    assert ok and why.startswith("ready: policy <embedded default>")
+    response = runtime.handle_http({"Content-Type": "application/json"},
+                                   json.dumps(shell_alert).encode())
+    assert response.status == 200 and response.body["actions"][0]["status"] == "would"
+
+
+def test_an_invalid_policy_means_not_ready_and_503_with_the_reason(
+        tmp_path: Path, shell_alert: Any, caplog: Any) -> None:
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("rules: [{name: r, match: {rules: [x]}, actions: [{action: nuke}]}]")
+    caplog.set_level("ERROR", logger="function")
+    ok, why = runtime.start({"FALCO_RESPONDER_POLICY": str(bad),
+                             "FALCO_RESPONDER_CLUSTER": "off"})
+    assert not ok
+    assert why == f"not ready: {bad}: rules[0] (r).actions[0].action: unknown action 'nuke'" \
+                  " (known: annotate, evict, isolate, label, record, terminate)"
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "function"]
+    assert line["message"] == "refusing to start"
+    for response in (runtime.handle_http({}, json.dumps(shell_alert).encode()),
+                     runtime.handle_payload({}, shell_alert),
+                     runtime.handle_cloudevent({"type": "falco.rule.output.v1"}, shell_alert)):
+        assert response.status == 503
+        assert response.body["error"]["message"] == why
