@@ -34,8 +34,11 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy function
 
+# etcd and kube-apiserver must build. Falcosidekick is attempted every time, loudly: the Go
+# module proxy refuses it here (403), and its tests then report xfail with that reason.
 peers: $(VENV)/.installed
-	$(PY) -m tests.testbed.build
+	$(PY) -m tests.testbed.build etcd kube-apiserver
+	@$(PY) -m tests.testbed.build falcosidekick || echo "!! Falcosidekick NOT built (reason above): its tests will xfail with that reason; see issue 2"
 
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
-from tests.testbed import procs
+from tests.testbed import peers, procs
 from tests.testbed.apiserver import ApiServer, start_apiserver
 from tests.testbed.kube import Kube
 from tests.testbed.netns import NetNamespace, create_netns
@@ -99,6 +99,14 @@ def falcosidekick(tmp_path: Path) -> Iterator[Callable[..., Sidekick]]:
     (its own YAML keys as a dict, e.g. ``{"webhook": {"address": url}}``) and return it
     once ``/ping`` answers (``.url``, ``.post_test()``, ``.post_alert(alert)``)."""
     started: List[Sidekick] = []
+    try:
+        peers.binary("falcosidekick")
+    except peers.PeerNotBuilt as missing:
+        # The Go module proxy answers 403 "not available" for Falcosidekick on this
+        # workplace (issue 2). Say so in every run's summary; any other reason fails.
+        if "403 Forbidden" in str(missing) and "not available" in str(missing):
+            pytest.xfail(f"Falcosidekick cannot be built here: {missing}")
+        raise
 
     def make(config: Dict[str, Any], netns: Optional[NetNamespace] = None) -> Sidekick:
         workdir = tmp_path / f"falcosidekick-{len(started)}"
