@@ -1,0 +1,108 @@
+"""Each adapter runs in its real runtime server, in a virtualenv of its own.
+
+The runtimes need incompatible ``cloudevents`` versions (and Kubeless needs Python 3.8),
+so each gets a venv built once per requirement set under
+``~/.cache/falco-responder/venvs/``; an interrupted build is never reused. The repository
+root goes on ``PYTHONPATH`` so every runtime imports this checkout's core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Sequence
+
+from tests.testbed import procs
+from tests.testbed.peers import cache_root
+
+REPO = Path(__file__).resolve().parents[2]
+PYENV = Path.home() / ".pyenv" / "versions"
+
+
+def interpreter(version: str) -> str:
+    """A CPython ``major.minor``: pyenv's, else one on PATH; fails naming what is missing."""
+    for candidate in sorted(PYENV.glob(f"{version}.*/bin/python{version}"), reverse=True):
+        return str(candidate)
+    found = shutil.which(f"python{version}")
+    if found is None:
+        raise RuntimeError(f"Python {version} is needed for this runtime and was not found "
+                           f"(looked under {PYENV} and on PATH)")
+    return found
+
+
+def venv(name: str, python: str, requirements: Sequence[str]) -> Path:
+    """A venv with ``requirements`` installed, built once per (python, requirements)."""
+    key = hashlib.sha256("\n".join([python, *requirements]).encode()).hexdigest()[:12]
+    root = cache_root() / "venvs"
+    target = root / f"{name}-py{python}-{key}"
+    if (target / ".complete").is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f"{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    print(f"[venv] {target.name}: creating with Python {python} and "
+          f"{len(requirements)} requirement(s)", file=sys.stderr, flush=True)
+    subprocess.run([interpreter(python), "-m", "venv", str(staging)], check=True)
+    pip = [str(staging / "bin" / "python"), "-m", "pip", "install", "--quiet",
+           "--disable-pip-version-check"]
+    done = subprocess.run([*pip, *requirements], capture_output=True, text=True)
+    if done.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise RuntimeError(f"pip could not install {list(requirements)} for {name} on Python "
+                           f"{python}:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+    # venvs hard-code their own path in scripts: build in place of the final name.
+    staging.rename(target)
+    subprocess.run([interpreter(python), "-m", "venv", "--upgrade", str(target)], check=True,
+                   capture_output=True)
+    (target / ".complete").write_text("\n".join(requirements) + "\n")
+    return target
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: procs.Process
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def log(self) -> str:
+        return self.process.log_tail(200)
+
+
+def answering(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, even if not 200
+    except OSError:
+        return False
+
+
+def start(name: str, argv: Sequence[str], workdir: Path, port: int,
+          env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
+          probe: str = "/", timeout: float = 60.0) -> Server:
+    """Start a runtime server and wait until ``probe`` answers on ``port``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    environment: Dict[str, str] = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(REPO),
+        "PYTHONUNBUFFERED": "1",
+        "FALCO_RESPONDER_CLUSTER": "off",
+        **(env or {}),
+    }
+    process = procs.start(name, argv, workdir / f"{name}.log", environment, cwd)
+    url = f"http://127.0.0.1:{port}"
+    procs.wait_until(lambda: answering(url + probe), timeout, f"{name} answering {probe}",
+                     process, interval=0.1)
+    return Server(name, url, process)
