@@ -44,23 +44,20 @@ def venv(name: str, python: str, requirements: Sequence[str]) -> Path:
     target = root / f"{name}-py{python}-{key}"
     if (target / ".complete").is_file():
         return target
+    # Built in place (venv scripts hard-code their path); only the marker makes it usable,
+    # so an interrupted build is removed and redone.
     root.mkdir(parents=True, exist_ok=True)
-    staging = root / f"{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(target, ignore_errors=True)
     print(f"[venv] {target.name}: creating with Python {python} and "
           f"{len(requirements)} requirement(s)", file=sys.stderr, flush=True)
-    subprocess.run([interpreter(python), "-m", "venv", str(staging)], check=True)
-    pip = [str(staging / "bin" / "python"), "-m", "pip", "install", "--quiet",
+    subprocess.run([interpreter(python), "-m", "venv", str(target)], check=True)
+    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet",
            "--disable-pip-version-check"]
     done = subprocess.run([*pip, *requirements], capture_output=True, text=True)
     if done.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)
         raise RuntimeError(f"pip could not install {list(requirements)} for {name} on Python "
                            f"{python}:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
-    # venvs hard-code their own path in scripts: build in place of the final name.
-    staging.rename(target)
-    subprocess.run([interpreter(python), "-m", "venv", "--upgrade", str(target)], check=True,
-                   capture_output=True)
     (target / ".complete").write_text("\n".join(requirements) + "\n")
     return target
 
