@@ -52,13 +52,13 @@ def post(url: str, headers: Any, body: bytes, timeout: float = 30) -> Reply:
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
-        conn.putrequest("POST", parts.path or "/", skip_accept_encoding=True)
-        names = set()
+        headers = list(headers)
+        has_host = any(name.lower() == "host" for name, _ in headers)
+        conn.putrequest("POST", parts.path or "/", skip_host=has_host,
+                        skip_accept_encoding=True)
         for name, value in headers:
-            if name.lower() == "content-length":
-                continue
-            conn.putheader(name, value)
-            names.add(name.lower())
+            if name.lower() != "content-length":
+                conn.putheader(name, value)
         conn.putheader("Content-Length", str(len(body)))
         conn.endheaders(body)
         response = conn.getresponse()
