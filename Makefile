@@ -32,7 +32,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check function tests bench
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy function
+	$(VENV)/bin/mypy function adapters/knative_func
 
 # etcd and kube-apiserver must build. Falcosidekick is attempted every time, loudly: the Go
 # module proxy refuses it here (403), and its tests then report xfail with that reason.
