@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 VENV38 := .venv38
 PORT ?= 8080
 
-.PHONY: run test lint typecheck unit test-py38 peers bench clean
+.PHONY: run test lint typecheck unit test-py38 peers bench demo clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ run: $(VENV)/.installed
 test: lint typecheck peers unit test-py38
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check function tests bench
+	$(VENV)/bin/ruff check function adapters tests bench scripts
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy function adapters/knative_func
@@ -46,6 +46,10 @@ unit: $(VENV)/.installed
 # The Kubeless runtime's newest image is Python 3.8: the core's offline tests run there too.
 test-py38: $(VENV38)/.installed
 	$(VENV38)/bin/pytest -m "not cluster" tests/function
+
+## demo: the blog demo with real components (test bed, function, alert, pod gone, Event)
+demo: $(VENV)/.installed peers
+	$(PY) -m scripts.demo
 
 ## bench: decision time per alert, and an alert storm against the real API server
 bench: $(VENV)/.installed peers
