@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 from .engine import Engine, Response
 from .errors import ResponderError, Unavailable
@@ -64,31 +64,22 @@ def reset() -> None:
         _engine, _failure = None, None
 
 
-def not_ready_response() -> Response:
-    error = Unavailable(ready()[1])
-    return Response(error.status, error.to_json())
+def _serve(call: Callable[[Engine], Response]) -> Response:
+    try:
+        current = engine()
+    except Unavailable as e:
+        return Response(e.status, e.to_json())
+    return call(current)
 
 
 def handle_http(headers: Any, body: Optional[bytes]) -> Response:
-    try:
-        current = engine()
-    except Unavailable:
-        return not_ready_response()
-    return current.handle_http(headers, body)
+    return _serve(lambda e: e.handle_http(headers, body))
 
 
 def handle_cloudevent(attributes: Mapping[str, Any], data: Any,
                       headers: Any = None) -> Response:
-    try:
-        current = engine()
-    except Unavailable:
-        return not_ready_response()
-    return current.handle_cloudevent(attributes, data, headers)
+    return _serve(lambda e: e.handle_cloudevent(attributes, data, headers))
 
 
 def handle_payload(headers: Any, data: Any) -> Response:
-    try:
-        current = engine()
-    except Unavailable:
-        return not_ready_response()
-    return current.handle_payload(headers, data)
+    return _serve(lambda e: e.handle_payload(headers, data))
