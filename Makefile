@@ -55,6 +55,7 @@ demo: $(VENV)/.installed peers
 bench: $(VENV)/.installed peers
 	$(PY) -m bench.decision
 	$(PY) -m bench.storm
+	$(PY) -m bench.adapters_knative_func
 
 clean:
 	rm -rf $(VENV) $(VENV38) .mypy_cache .pytest_cache .ruff_cache

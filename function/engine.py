@@ -39,7 +39,12 @@ class Response:
         "Content-Type": "application/json"})
 
     def body_bytes(self) -> bytes:
-        return json.dumps(self.body, separators=(",", ":")).encode("utf-8")
+        """The body as JSON, encoded once (the log line reuses it)."""
+        cached: Optional[bytes] = self.__dict__.get("_bytes")
+        if cached is None:
+            cached = json.dumps(self.body, separators=(",", ":")).encode("utf-8")
+            object.__setattr__(self, "_bytes", cached)
+        return cached
 
 
 def respond(work: Callable[[], Decision]) -> Response:
@@ -167,7 +172,7 @@ class Engine:
         if holder:
             holder[0].duration_ms = elapsed
             response.body["duration_ms"] = round(elapsed, 3)
-        self._log(response, elapsed)
+        self._log(response)
         return response
 
     # -- deciding ------------------------------------------------------------------------
@@ -287,19 +292,9 @@ class Engine:
 
     # -- logging -------------------------------------------------------------------------
 
-    def _log(self, response: Response, elapsed_ms: float) -> None:
-        body = response.body
-        decision = body.get("decision", body)
-        line = {
-            "status": response.status,
-            "message": decision.get("message") or body.get("error", {}).get("message"),
-            "alert": decision.get("alert"),
-            "matched_rules": decision.get("matched_rules"),
-            "outcomes": [f"{a['action']} {a['target']}: {a['status']} ({a['reason']})"
-                         for a in decision.get("actions", [])],
-            "dry_run": decision.get("dry_run"),
-            "duration_ms": round(elapsed_ms, 3),
-        }
+    def _log(self, response: Response) -> None:
+        """One JSON line per alert: the status and the whole decision (or the error)."""
         level = logging.INFO if response.status < 500 else logging.WARNING
         if log.isEnabledFor(level):
-            log.log(level, json.dumps(line, separators=(",", ":")))
+            body = response.body_bytes().decode("utf-8")
+            log.log(level, '{"status":%d,%s', response.status, body[1:])

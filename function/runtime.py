@@ -48,6 +48,15 @@ def ready() -> Tuple[bool, str]:
     return False, f"not ready: {_failure or 'not started'}"
 
 
+def may_block() -> bool:
+    """Whether handling an alert may wait on the network (a cluster is configured).
+
+    Async runtimes run the core in a worker thread only then: without a cluster every
+    decision is pure computation, and a thread hop would cost more than the decision.
+    """
+    return _engine is not None and _engine.kube is not None
+
+
 def engine() -> Engine:
     """The started engine; starts it on first use where the runtime has no start hook."""
     if _engine is None:

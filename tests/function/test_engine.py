@@ -204,6 +204,8 @@ def test_one_json_log_line_per_alert_without_the_token(
     assert len(lines) == 1
     line = json.loads(lines[0])
     assert line["alert"]["rule"] == "Terminal shell in container"
+    assert line["status"] == 200
     assert line["matched_rules"] == ["terminate-terminal-shells"]
-    assert line["outcomes"][0].startswith("terminate default/alpine: would")
+    assert line["actions"][0]["status"] == "would"
+    assert line["duration_ms"] > 0
     assert TOKEN not in lines[0]

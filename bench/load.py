@@ -1,0 +1,119 @@
+"""A small, bounded load generator and cold-start timer for the adapter benchmarks.
+
+Loopback only: every URL here is a server the benchmark itself started on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import http.client
+import statistics
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+Headers = Sequence[Tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Load:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    statuses: Dict[int, int]
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def _one(conn: http.client.HTTPConnection, headers: Headers, body: bytes) -> int:
+    conn.putrequest("POST", "/", skip_accept_encoding=True)
+    for name, value in headers:
+        if name.lower() not in ("content-length", "host"):
+            conn.putheader(name, value)
+    conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body)
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def run(port: int, headers: Headers, body: bytes, requests: int = 3000,
+        threads: int = 4) -> Load:
+    """``requests`` POSTs from ``threads`` keep-alive clients; latency per request."""
+    latencies: List[float] = []
+    statuses: Dict[int, int] = {}
+    lock = threading.Lock()
+    per_thread = requests // threads
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine: List[float] = []
+        seen: Dict[int, int] = {}
+        for _ in range(per_thread):
+            start = time.perf_counter()
+            try:
+                status = _one(conn, headers, body)
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                status = 0
+            mine.append((time.perf_counter() - start) * 1000)
+            seen[status] = seen.get(status, 0) + 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            for k, v in seen.items():
+                statuses[k] = statuses.get(k, 0) + v
+
+    warm = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for _ in range(100):
+        _one(warm, headers, body)
+    warm.close()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    started = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return Load(len(latencies), elapsed, statistics.median(latencies),
+                latencies[int(len(latencies) * 0.99) - 1], statuses)
+
+
+def cold_start(argv: Sequence[str], port: int, headers: Headers, body: bytes,
+               env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+               timeout: float = 60.0) -> float:
+    """Seconds from process start to the first POST answered 200; the process is stopped."""
+    started = time.perf_counter()
+    process = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        while time.perf_counter() - started < timeout:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                if _one(conn, headers, body) == 200:
+                    return time.perf_counter() - started
+            except OSError:
+                time.sleep(0.005)
+            finally:
+                conn.close()
+        raise TimeoutError(f"{argv[0]} did not answer within {timeout}s")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def import_seconds(python: str, module: str, runs: int = 3) -> float:
+    """Median seconds for a fresh interpreter to import ``module`` (minus a bare start)."""
+    def timed(code: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([python, "-c", code], check=True)
+        return time.perf_counter() - start
+
+    bare = statistics.median(timed("pass") for _ in range(runs))
+    return statistics.median(timed(f"import {module}") for _ in range(runs)) - bare
