@@ -2,7 +2,7 @@
 
 The runtimes need incompatible ``cloudevents`` versions (and Kubeless needs Python 3.8),
 so each gets a venv built once per requirement set under
-``~/.cache/falco-responder/venvs/``; an interrupted build is never reused. The repository
+``~/.cache/falco-responder/peers/venvs/``; an interrupted build is never reused. The repository
 root goes on ``PYTHONPATH`` so every runtime imports this checkout's core.
 """
 
