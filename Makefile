@@ -56,6 +56,8 @@ bench: $(VENV)/.installed peers
 	$(PY) -m bench.decision
 	$(PY) -m bench.storm
 	$(PY) -m bench.adapters_knative_func
+	$(PY) -m bench.adapters_parliament
+	$(PY) -m bench.adapters_functions_framework
 
 clean:
 	rm -rf $(VENV) $(VENV38) .mypy_cache .pytest_cache .ruff_cache
