@@ -1,0 +1,170 @@
+"""Kubeless python3.8 runtime: ``adapters/kubeless`` deployed as Kubeless deploys it (the
+zip from ``adapters.kubeless.bundle`` unpacked into the function folder), served by the
+contract stand-in ``tests/adapters/kubeless_server/_kubeless.py`` (bottle 0.12.13 +
+cherrypy 8.9.1, the handler in a forkserver child) on Python 3.8, over real HTTP."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional
+
+import pytest
+
+from adapters.kubeless.bundle import bundle
+from tests.adapters import contract
+from tests.adapters.contract import JSON, Expectations, post
+from tests.adapters.runtimes import REPO, Server, start, venv
+from tests.adapters.test_functions_framework import unreachable_cluster, wire_headers
+from tests.adapters.test_parliament import events_for
+from tests.testbed.kube import Kube
+
+ADAPTER = REPO / "adapters" / "kubeless"
+SERVER = Path(__file__).resolve().parent / "kubeless_server" / "_kubeless.py"
+# What the python3.8 runtime image installs for its server (its Dockerfile pins the first two).
+RUNTIME = ["bottle==0.12.13", "cherrypy==8.9.1", "wsgi-request-logger==0.4.6",
+           "prometheus_client==0.21.1"]
+# The runtime parses `Content-Type: application/json` bodies itself before calling the
+# function (bottle's request.json); a body that is not JSON raises there: 500, not ours.
+PLAIN_JSON = Expectations(kinds=frozenset({JSON}), overrides={
+    "json-invalid": (500, "the runtime's own JSON parse fails before the function runs"),
+    "json-too-large": (500, "the runtime's own JSON parse fails before the function runs"),
+})
+KUBELESS_HEADERS = wire_headers("kubeless_direct.http")  # Falcosidekick's kubeless output
+TIME = "2024-04-03T11:36:27.670410771Z"
+
+Serve = Callable[..., Server]
+
+
+def requirements() -> List[str]:
+    lines = (ADAPTER / "requirements.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+@pytest.fixture(scope="module")
+def python() -> Path:
+    return venv("kubeless", "3.8", [*RUNTIME, *requirements()]) / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def function_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The runtime's /kubeless after Kubeless unpacked our zip into it."""
+    root = tmp_path_factory.mktemp("kubeless")
+    with zipfile.ZipFile(bundle(root / "falco-responder.zip")) as archive:
+        archive.extractall(root / "kubeless")
+    return root / "kubeless"
+
+
+@pytest.fixture
+def serve(python: Path, function_dir: Path, free_port: Callable[..., int],
+          tmp_path: Path) -> Iterator[Serve]:
+    servers: List[Server] = []
+
+    def make(env: Optional[Dict[str, str]] = None, module: str = "handler",
+             folder: Optional[Path] = None, timeout: str = "180") -> Server:
+        port = free_port()
+        folder = folder or function_dir
+        environment = {
+            "MOD_NAME": module, "FUNC_HANDLER": "handler", "FUNC_PORT": str(port),
+            "FUNC_TIMEOUT": timeout, "FUNC_RUNTIME": "python3.8",
+            "FUNC_MEMORY_LIMIT": "128Mi", "KUBELESS_DIR": str(folder),
+            # Kubeless puts only the function folder on the path, never this checkout.
+            "PYTHONPATH": str(folder), **(env or {})}
+        server = start("kubeless", [str(python), str(SERVER)], tmp_path, port,
+                       env=environment, cwd=folder, probe="/healthz")
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def test_contract(serve: Serve) -> None:
+    server = serve()
+    ran = contract.check_contract(server.url, PLAIN_JSON, token=False)
+    # kubeless_direct: parsed dict; webhook_post (charset in Content-Type): raw bytes.
+    assert {"wire/kubeless_direct.http", "wire/webhook_post.http", "json-missing-rule"} <= set(
+        ran)
+
+
+def test_contract_with_token(serve: Serve) -> None:
+    server = serve({"FALCO_RESPONDER_TOKEN": contract.TOKEN})
+    assert contract.check_contract(server.url, PLAIN_JSON, token=True)
+
+
+def test_health_and_metrics(serve: Serve) -> None:
+    import urllib.request
+
+    server = serve()
+    with urllib.request.urlopen(server.url + "/healthz", timeout=5) as reply:
+        assert reply.read() == b"OK"
+    post(server.url, KUBELESS_HEADERS, contract.wire_body_for("default", "alpine", TIME))
+    with urllib.request.urlopen(server.url + "/metrics", timeout=5) as reply:
+        assert b'function_calls_total{method="POST"}' in reply.read()
+
+
+def test_a_function_slower_than_func_timeout_gets_408(serve: Serve, tmp_path: Path) -> None:
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    (folder / "slow.py").write_text(
+        "import time\n\ndef handler(event, context):\n    time.sleep(30)\n")
+    server = serve(module="slow", folder=folder, timeout="1")
+    reply = post(server.url, KUBELESS_HEADERS, b"{}")
+    assert reply.status == 408, reply.body
+
+
+def test_503_passes_through_when_kubernetes_is_unreachable(
+        serve: Serve, tmp_path: Path, free_port: Callable[..., int]) -> None:
+    server = serve(unreachable_cluster(tmp_path, free_port()))
+    reply = post(server.url, KUBELESS_HEADERS, contract.wire_body_for("default", "alpine", TIME))
+    assert reply.status == 503, (reply.body, server.log())
+    assert reply.json()["error"]["type"] == "kubernetes_unavailable"
+
+
+@pytest.mark.cluster
+def test_falcosidekick_kubeless_output_kills_the_pod_end_to_end(
+        serve: Serve, kube: Kube, deployed_env: Dict[str, str],
+        alert_time: Callable[[], str]) -> None:
+    server = serve(deployed_env)
+    kube.create_standalone_pod("alpine")
+    reply = post(server.url, KUBELESS_HEADERS,
+                 contract.wire_body_for(kube.namespace, "alpine", alert_time()))
+    assert reply.status == 200, (reply.body, server.log())
+    actions = reply.json()["actions"]
+    assert [(a["action"], a["status"]) for a in actions] == [("terminate", "done")], actions
+    assert kube.read_pod("alpine") is None
+    assert events_for(kube, "alpine")
+
+    kube.ensure_service_account("default", "kube-system")
+    kube.create_standalone_pod("alpine", "kube-system")
+    try:
+        reply = post(server.url, KUBELESS_HEADERS,
+                     contract.wire_body_for("kube-system", "alpine", alert_time()))
+        assert reply.status == 200, reply.body
+        actions = reply.json()["actions"]
+        assert [a["status"] for a in actions] == ["skipped"], actions
+        assert "namespace kube-system is protected" in str(actions)
+        assert kube.read_pod("alpine", "kube-system") is not None
+    finally:
+        kube.core.delete_namespaced_pod("alpine", "kube-system")
+
+
+def test_the_function_manifest_carries_the_deployed_zip(tmp_path: Path) -> None:
+    import base64
+    import hashlib
+
+    import yaml
+
+    from adapters.kubeless.bundle import manifest
+
+    archive = bundle(tmp_path / "f.zip")
+    spec = yaml.safe_load(manifest(archive, tmp_path / "function.yaml").read_text())["spec"]
+    content = base64.b64decode(spec["function"])
+    assert content == archive.read_bytes()
+    assert spec["checksum"] == "sha256:" + hashlib.sha256(content).hexdigest()
+    assert (spec["runtime"], spec["handler"], spec["function-content-type"]) == (
+        "python3.8", "handler.handler", "base64+zip")
+    assert requirements() == [line for line in spec["deps"].splitlines()
+                              if line and not line.startswith("#")]
+    assert bundle(tmp_path / "again.zip").read_bytes() == content  # reproducible
