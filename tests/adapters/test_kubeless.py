@@ -68,10 +68,12 @@ def serve(python: Path, function_dir: Path, free_port: Callable[..., int],
             "MOD_NAME": module, "FUNC_HANDLER": "handler", "FUNC_PORT": str(port),
             "FUNC_TIMEOUT": timeout, "FUNC_RUNTIME": "python3.8",
             "FUNC_MEMORY_LIMIT": "128Mi", "KUBELESS_DIR": str(folder),
+            # The image starts the server in / beside /_kubeless.py; the forkserver finds the
+            # module it preloads (and so the function) through that working directory.
             # Kubeless puts only the function folder on the path, never this checkout.
             "PYTHONPATH": str(folder), **(env or {})}
         server = start("kubeless", [str(python), str(SERVER)], tmp_path, port,
-                       env=environment, cwd=folder, probe="/healthz")
+                       env=environment, cwd=SERVER.parent, probe="/healthz")
         servers.append(server)
         return server
 
@@ -102,6 +104,16 @@ def test_health_and_metrics(serve: Serve) -> None:
     post(server.url, KUBELESS_HEADERS, contract.wire_body_for("default", "alpine", TIME))
     with urllib.request.urlopen(server.url + "/metrics", timeout=5) as reply:
         assert b'function_calls_total{method="POST"}' in reply.read()
+
+
+def test_the_engine_is_built_before_requests_not_per_request(serve: Serve) -> None:
+    """Once in the server, once in the forkserver every request's child is forked from."""
+    server = serve()
+    for _ in range(3):
+        reply = post(server.url, KUBELESS_HEADERS,
+                     contract.wire_body_for("default", "alpine", TIME))
+        assert reply.status == 200
+    assert server.log().count('"message": "started"') == 2, server.log()
 
 
 def test_a_function_slower_than_func_timeout_gets_408(serve: Serve, tmp_path: Path) -> None:
