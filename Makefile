@@ -58,6 +58,8 @@ bench: $(VENV)/.installed peers
 	$(PY) -m bench.adapters_knative_func
 	$(PY) -m bench.adapters_parliament
 	$(PY) -m bench.adapters_functions_framework
+	$(PY) -m bench.adapters_openfaas
+	$(PY) -m bench.adapters_kubeless
 
 clean:
 	rm -rf $(VENV) $(VENV38) .mypy_cache .pytest_cache .ruff_cache
