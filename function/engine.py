@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -26,6 +28,7 @@ from .policy import ActionSpec, Policy, Rule, load_default, load_file
 from .settings import Settings
 
 log = logging.getLogger("function")
+_LOG_LOCK = threading.Lock()
 
 if TYPE_CHECKING:  # kubernetes is imported at connect time only: its import is large
     from .kube import Kube
@@ -109,6 +112,8 @@ class Engine:
         """Load the policy and connect; raises PolicyError/SettingsError rather than start
         half-configured."""
         settings = settings or Settings.from_env()
+        # The runtime may have configured the root logger already; ours follows our setting.
+        log.setLevel(settings.log_level)
         policy = load_file(settings.policy_file) if settings.policy_file else load_default()
         kube, where = None, "no cluster configured"
         if cluster:
@@ -293,8 +298,15 @@ class Engine:
     # -- logging -------------------------------------------------------------------------
 
     def _log(self, response: Response) -> None:
-        """One JSON line per alert: the status and the whole decision (or the error)."""
+        """One JSON line per alert on stderr: the status and the whole decision (or error).
+
+        Written directly rather than through a logging handler: a LogRecord costs about as
+        much as the decision itself. The ``function`` logger's level still decides whether
+        the line is written (FALCO_RESPONDER_LOG_LEVEL).
+        """
         level = logging.INFO if response.status < 500 else logging.WARNING
         if log.isEnabledFor(level):
             body = response.body_bytes().decode("utf-8")
-            log.log(level, '{"status":%d,%s', response.status, body[1:])
+            line = f'{{"status":{response.status},{body[1:]}\n'
+            with _LOG_LOCK:
+                sys.stderr.write(line)

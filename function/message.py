@@ -5,6 +5,8 @@ Header names are lower-cased once here, so no other module worries about case.
 
 from __future__ import annotations
 
+# isinstance against collections.abc, not typing: typing's check is several times slower.
+from collections import abc
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Tuple, Union
 
@@ -18,7 +20,7 @@ class HTTPMessage:
 
     @classmethod
     def of(cls, headers: Optional[HeaderSource], body: Union[bytes, str, None]) -> HTTPMessage:
-        items = headers.items() if isinstance(headers, Mapping) else (headers or ())
+        items = headers.items() if isinstance(headers, abc.Mapping) else (headers or ())
         lowered = {}
         for name, value in items:
             if isinstance(name, str) and isinstance(value, str):

@@ -39,6 +39,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
 def _setting(env: str, default: Any, parse: Callable[[str], Any] = str, doc: str = "") -> Any:
     return field(default=default, metadata={"env": env, "parse": parse, "doc": doc})
 
@@ -81,7 +88,8 @@ class Settings:
     pod_namespace: Optional[str] = _setting(
         "POD_NAMESPACE", None,
         doc="This function's own namespace (downward API); protected by default.")
-    log_level: str = _setting(PREFIX + "LOG_LEVEL", "INFO", doc="Python logging level.")
+    log_level: str = _setting(PREFIX + "LOG_LEVEL", "INFO", _log_level,
+                              doc="Level of the function's logs; INFO writes a line per alert.")
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> Settings:

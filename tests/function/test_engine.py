@@ -197,10 +197,11 @@ def test_a_kubeless_style_decoded_payload(offline_engine: Make, shell_alert: Any
 
 
 def test_one_json_log_line_per_alert_without_the_token(
-        offline_engine: Make, shell_alert: Any, caplog: Any) -> None:
+        offline_engine: Make, shell_alert: Any, caplog: Any, capsys: Any) -> None:
     caplog.set_level("INFO", logger="function")
+    capsys.readouterr()
     post(offline_engine(token=TOKEN), shell_alert, {**JSON, "X-Falco-Token": TOKEN})
-    lines = [r.getMessage() for r in caplog.records if r.name == "function"]
+    lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1
     line = json.loads(lines[0])
     assert line["alert"]["rule"] == "Terminal shell in container"
@@ -209,3 +210,11 @@ def test_one_json_log_line_per_alert_without_the_token(
     assert line["actions"][0]["status"] == "would"
     assert line["duration_ms"] > 0
     assert TOKEN not in lines[0]
+
+
+def test_the_log_line_follows_the_log_level(offline_engine: Make, shell_alert: Any,
+                                            caplog: Any, capsys: Any) -> None:
+    caplog.set_level("WARNING", logger="function")
+    capsys.readouterr()
+    post(offline_engine(), shell_alert)
+    assert capsys.readouterr().err == ""

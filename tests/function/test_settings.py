@@ -24,6 +24,7 @@ def test_values_are_read_from_their_variables() -> None:
     ({"FALCO_RESPONDER_MAX_BODY_BYTES": "-1"}, "FALCO_RESPONDER_MAX_BODY_BYTES='-1'"),
     ({"FALCO_RESPONDER_KUBE_TIMEOUT": "soon"}, "FALCO_RESPONDER_KUBE_TIMEOUT='soon'"),
     ({"FALCO_RESPONDER_CLUSTER": "maybe"}, "expected auto or off"),
+    ({"FALCO_RESPONDER_LOG_LEVEL": "loud"}, "FALCO_RESPONDER_LOG_LEVEL='loud': expected DEBUG"),
 ])
 def test_bad_settings_name_the_variable(env: dict, text: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(SettingsError, match=text.replace("(", r"\(")):
