@@ -87,10 +87,18 @@ def storm(server: object, work: Path) -> int:
     outcomes: Counter[str] = collections.Counter()
     statuses: Counter[int] = collections.Counter()
     print(f"sending {ALERTS} alerts over {PODS} pods from {THREADS} threads ...", flush=True)
-    started = time.perf_counter()
-    with ThreadPoolExecutor(THREADS) as pool:
-        responses: List = list(pool.map(lambda b: engine.handle_http(headers, b), stream))
-    drained = time.perf_counter() - started
+    # One JSON line per alert, as in production, into a file rather than this console.
+    log_path = work / "decisions.log"
+    stderr, sys.stderr = sys.stderr, open(log_path, "w")  # noqa: SIM115
+    try:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(THREADS) as pool:
+            responses: List = list(pool.map(lambda b: engine.handle_http(headers, b), stream))
+        drained = time.perf_counter() - started
+    finally:
+        sys.stderr.close()
+        sys.stderr = stderr
+    log_lines = sum(1 for line in log_path.read_text().splitlines() if line.startswith("{"))
     for r in responses:
         statuses[r.status] += 1
         for a in r.body.get("actions", []):
@@ -103,8 +111,9 @@ def storm(server: object, work: Path) -> int:
     print("|---|---|---|---|---|---|---|")
     print(f"| {ALERTS} | {PODS} | {terminations} | {len(left)} | {dict(statuses)} | "
           f"{drained:.2f} | {ALERTS / drained:.0f} |")
-    print("outcomes:", dict(outcomes))
-    ok = terminations == PODS and not left and drained <= TARGET_S and statuses[200] == ALERTS
+    print("outcomes:", dict(outcomes), f"; decision log lines: {log_lines}")
+    ok = (terminations == PODS and not left and drained <= TARGET_S
+          and statuses[200] == ALERTS and log_lines == ALERTS)
     print(f"target: exactly {PODS} terminations, drained in <= {TARGET_S:.0f} s -> "
           f"{'meets' if ok else 'MISSES'}")
     return 0 if ok else 1
