@@ -26,6 +26,7 @@ from .ingest import Inbound, check_size, from_cloudevent, from_http, from_payloa
 from .message import HeaderSource, HTTPMessage
 from .policy import ActionSpec, Policy, Rule, load_default, load_file
 from .settings import Settings
+from .state import state_for
 
 log = logging.getLogger("function")
 _LOG_LOCK = threading.Lock()
@@ -101,8 +102,9 @@ class Engine:
         self.tokens = TokenCheck(self.settings.shared_token(), self.settings.token_header,
                                  self.settings.token_extension)
         guards = policy.guards
-        self.dedup = Dedup(guards.dedup_seconds)
-        self.rate = RateLimit(guards.rate_limit_actions, guards.rate_limit_seconds)
+        state = state_for(self.settings.state_file or "")
+        self.dedup = Dedup(guards.dedup_seconds, state=state)
+        self.rate = RateLimit(guards.rate_limit_actions, guards.rate_limit_seconds, state=state)
         s = self.settings
         self.own_pod = (s.pod_namespace, s.pod_name) if s.pod_namespace and s.pod_name else None
 

@@ -8,13 +8,12 @@ state behind one lock each, so concurrent requests never act twice.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
-from typing import Any, Callable, Deque, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 from .alert import Alert, Target
 from .policy import Guards
+from .state import MemoryState, State
 
 FALCO_APPS = frozenset({"falco", "falcosidekick", "falcosidekick-ui", "falco-talon"})
 _APP_LABELS = ("app.kubernetes.io/name", "app")
@@ -80,69 +79,76 @@ def stale_target(guards: Guards, pod: Mapping[str, Any], alert: Alert) -> Option
 
 
 class Dedup:
-    """The same (rule, namespace, pod, action) acts once per window, per process."""
+    """The same (rule, namespace, pod, action) acts once per window, across the process
+    (or the pod's processes, with a shared :mod:`~function.state`)."""
 
-    def __init__(self, window: float, clock: Clock = time.monotonic) -> None:
+    # A claim whose request died (a killed child process) stops blocking after this long.
+    STALE_CLAIM = 60.0
+
+    def __init__(self, window: float, clock: Clock = time.monotonic,
+                 state: Optional[State] = None) -> None:
         self.window = window
         self.clock = clock
-        self._lock = threading.Lock()
-        self._until: Dict[DedupKey, float] = {}
-        self._in_flight: Dict[DedupKey, int] = {}
+        self.state = state or MemoryState()
 
     def claim(self, key: DedupKey) -> Optional[str]:
         """Reserve the key for this request, or say why it is a duplicate."""
         if self.window <= 0:
             return None
-        now = self.clock()
-        with self._lock:
-            if key in self._in_flight:
+        name, now = "|".join(key), self.clock()
+        with self.state.transaction() as data:
+            in_flight = data.setdefault("in_flight", {})
+            until = data.setdefault("until", {})
+            started = in_flight.get(name)
+            if started is not None and now - started < self.STALE_CLAIM:
                 return "duplicate: the same action on this pod is in progress"
-            until = self._until.get(key)
-            if until is not None and until > now:
+            if until.get(name, 0) > now:
                 return f"duplicate: already acted within the last {self.window:g}s"
-            self._in_flight[key] = 1
-            if len(self._until) > 10000:
-                self._until = {k: u for k, u in self._until.items() if u > now}
+            in_flight[name] = now
+            if len(until) > 10000:
+                data["until"] = {k: u for k, u in until.items() if u > now}
         return None
 
     def release(self, key: DedupKey, acted: bool) -> None:
         """End a claim; only an action that acted starts the window."""
         if self.window <= 0:
             return
-        with self._lock:
-            self._in_flight.pop(key, None)
+        name = "|".join(key)
+        with self.state.transaction() as data:
+            data.setdefault("in_flight", {}).pop(name, None)
             if acted:
-                self._until[key] = self.clock() + self.window
+                data.setdefault("until", {})[name] = self.clock() + self.window
 
 
 class RateLimit:
-    """At most ``limit`` destructive actions per sliding window, per process."""
+    """At most ``limit`` destructive actions per sliding window, across the process (or the
+    pod's processes, with a shared :mod:`~function.state`)."""
 
-    def __init__(self, limit: Optional[int], window: float, clock: Clock = time.monotonic
-                 ) -> None:
+    def __init__(self, limit: Optional[int], window: float, clock: Clock = time.monotonic,
+                 state: Optional[State] = None) -> None:
         self.limit = limit
         self.window = window
         self.clock = clock
-        self._lock = threading.Lock()
-        self._times: Deque[float] = deque()
+        self.state = state or MemoryState()
 
     def take(self, consume: bool = True) -> Optional[str]:
         """Take a slot, or say why not; a dry run only looks (``consume=False``)."""
         if self.limit is None:
             return None
         now = self.clock()
-        with self._lock:
-            while self._times and self._times[0] <= now - self.window:
-                self._times.popleft()
-            if len(self._times) >= self.limit:
+        with self.state.transaction() as data:
+            times = [t for t in data.get("rate", []) if t > now - self.window]
+            data["rate"] = times
+            if len(times) >= self.limit:
                 return (f"rate limit: {self.limit} destructive actions per "
                         f"{self.window:g}s reached")
             if consume:
-                self._times.append(now)
+                times.append(now)
         return None
 
     def give_back(self) -> None:
         """An action that did not act after all frees its slot."""
-        with self._lock:
-            if self._times:
-                self._times.pop()
+        with self.state.transaction() as data:
+            times = data.get("rate", [])
+            if times:
+                times.pop()

@@ -83,6 +83,10 @@ class Settings:
     kube_retry_budget: float = _setting(
         PREFIX + "KUBE_RETRY_BUDGET", 5.0, _positive_float,
         doc="Seconds all attempts of one call may take together.")
+    state_file: Optional[str] = _setting(
+        PREFIX + "STATE_FILE", None,
+        doc="File shared by the pod's processes for dedup and rate-limit counts (Kubeless "
+            "forks a process per request); unset: kept in memory.")
     pod_name: Optional[str] = _setting(
         "POD_NAME", None, doc="This function's own pod (downward API); never acted on.")
     pod_namespace: Optional[str] = _setting(

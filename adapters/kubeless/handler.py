@@ -9,12 +9,16 @@ import, so each child inherits it ready instead of paying for it per alert.
 
 from __future__ import annotations
 
+import os
 from typing import Any, List, Mapping, Tuple
 
 import bottle  # provided by the Kubeless runtime image
 
 from function import runtime
 
+# Each request runs in a child process that exits after it: dedup and the blast-radius
+# counts must live where every child of this pod sees them, not in the child's memory.
+os.environ.setdefault("FALCO_RESPONDER_STATE_FILE", "/tmp/falco-responder/guards.json")
 runtime.start()
 
 

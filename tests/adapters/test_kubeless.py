@@ -71,7 +71,10 @@ def serve(python: Path, function_dir: Path, free_port: Callable[..., int],
             # The image starts the server in / beside /_kubeless.py; the forkserver finds the
             # module it preloads (and so the function) through that working directory.
             # Kubeless puts only the function folder on the path, never this checkout.
-            "PYTHONPATH": str(folder), **(env or {})}
+            "PYTHONPATH": str(folder),
+            # Per test, so one test's counts never reach another's (the default is in /tmp).
+            "FALCO_RESPONDER_STATE_FILE": str(tmp_path / f"guards-{port}.json"),
+            **(env or {})}
         server = start("kubeless", [str(python), str(SERVER)], tmp_path, port,
                        env=environment, cwd=SERVER.parent, probe="/healthz")
         servers.append(server)
@@ -160,6 +163,36 @@ def test_falcosidekick_kubeless_output_kills_the_pod_end_to_end(
         assert kube.read_pod("alpine", "kube-system") is not None
     finally:
         kube.core.delete_namespaced_pod("alpine", "kube-system")
+
+
+LIMIT_ONE = """
+guards: {rate_limit: {actions: 1, per_seconds: 60}}
+rules: [{name: r, match: {rules: ["Terminal shell in container"]}, actions: [{action: terminate}]}]
+"""
+
+
+@pytest.mark.cluster
+def test_dedup_and_the_blast_radius_hold_across_the_per_request_children(
+        serve: Serve, kube: Kube, deployed_env: Dict[str, str],
+        alert_time: Callable[[], str], tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(LIMIT_ONE)
+    server = serve({**deployed_env, "FALCO_RESPONDER_POLICY": str(policy)})
+    for name in ("first", "second"):
+        kube.create_standalone_pod(name)
+
+    def act(pod: str) -> Dict[str, str]:
+        reply = post(server.url, KUBELESS_HEADERS,
+                     contract.wire_body_for(kube.namespace, pod, alert_time()))
+        assert reply.status == 200, (reply.body, server.log())
+        (action,) = reply.json()["actions"]
+        return dict(action)
+
+    assert act("first")["reason"] == "pod deleted"
+    # A fresh child process: without the shared counts this would be "already gone".
+    assert act("first")["reason"] == "duplicate: already acted within the last 60s"
+    assert act("second")["reason"] == "rate limit: 1 destructive actions per 60s reached"
+    assert kube.read_pod("second") is not None
 
 
 def test_the_function_manifest_carries_the_deployed_zip(tmp_path: Path) -> None:

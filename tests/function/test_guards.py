@@ -125,3 +125,46 @@ def test_stale_target_by_creation_time_otherwise() -> None:
     assert "created at 2024-04-03T11:37:00Z, after the alert" in (
         stale_target(Guards(), newer, shell()) or "")
     assert stale_target(Guards(stale_target=False), newer, shell()) is None
+
+
+def test_counts_in_a_state_file_are_shared_between_processes(tmp_path: Any) -> None:
+    """Kubeless forks a child per request: each child must see the others' counts."""
+    import multiprocessing
+
+    from function.state import FileState
+
+    path = str(tmp_path / "guards.json")
+
+    def child(queue: Any) -> None:
+        dedup = Dedup(60, state=FileState(path))
+        limit = RateLimit(1, 60, state=FileState(path))
+        reason = dedup.claim(KEY)
+        dedup.release(KEY, acted=True)
+        queue.put((reason, limit.take()))
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    for _ in range(2):
+        process = context.Process(target=child, args=(queue,))
+        process.start()
+        process.join(10)
+    first, second = queue.get(timeout=5), queue.get(timeout=5)
+    assert first == (None, None)
+    assert second[0] == "duplicate: already acted within the last 60s"
+    assert second[1] == "rate limit: 1 destructive actions per 60s reached"
+
+
+def test_a_torn_state_file_restarts_the_counts(tmp_path: Any) -> None:
+    from function.state import FileState
+
+    path = tmp_path / "guards.json"
+    path.write_text("{not json")
+    assert Dedup(60, state=FileState(str(path))).claim(KEY) is None
+
+
+def test_a_claim_left_by_a_dead_request_expires() -> None:
+    clock = Clock()
+    dedup = Dedup(60, clock)
+    assert dedup.claim(KEY) is None  # never released: the child was killed
+    clock.now += Dedup.STALE_CLAIM + 1
+    assert dedup.claim(KEY) is None
