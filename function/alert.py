@@ -55,7 +55,7 @@ _TIME = re.compile(
 
 def parse_time(value: object, field: str = "time") -> datetime:
     if isinstance(value, str):
-        m = _TIME.match(value.strip())
+        m = _TIME.fullmatch(value.strip())
         if m:
             day, clock, fraction, zone = m.groups()
             micros = (fraction or "").ljust(6, "0")[:6]
@@ -64,7 +64,7 @@ def parse_time(value: object, field: str = "time") -> datetime:
                 return datetime.fromisoformat(f"{day}T{clock}.{micros}{offset}").astimezone(
                     timezone.utc
                 )
-            except ValueError:
+            except (ValueError, OverflowError):  # e.g. year 1 with a +23:59 offset
                 pass
     raise InvalidAlert(
         f"{field}: expected an RFC 3339 time such as 2024-04-03T11:36:27.670410771Z, "
@@ -74,14 +74,15 @@ def parse_time(value: object, field: str = "time") -> datetime:
 
 
 # RFC 1123 label (namespaces) and subdomain (pod names), as the API server checks them.
+# Always fullmatch: a "$" would also match before a trailing newline.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def invalid_name_reason(namespace: str, pod: str) -> Optional[str]:
-    if not (0 < len(namespace) <= 63 and _DNS_LABEL.match(namespace)):
+    if not (0 < len(namespace) <= 63 and _DNS_LABEL.fullmatch(namespace)):
         return f"namespace {namespace[:80]!r} is not a valid Kubernetes namespace name"
-    if not (0 < len(pod) <= 253 and _DNS_SUBDOMAIN.match(pod)):
+    if not (0 < len(pod) <= 253 and _DNS_SUBDOMAIN.fullmatch(pod)):
         return f"pod {pod[:80]!r} is not a valid Kubernetes pod name"
     return None
 
@@ -152,7 +153,9 @@ def _named_target(
     bad = invalid_name_reason(namespace, pod)
     if bad:
         return None, f"{keys}: {bad}"
-    return Target(namespace, pod, uid if isinstance(uid, str) and uid else None), ""
+    # Older Falco writes "<NA>" for a field it could not fill: that is no UID at all.
+    known = uid if isinstance(uid, str) and uid not in ("", "<NA>") else None
+    return Target(namespace, pod, known), ""
 
 
 def parse_alert(payload: object) -> Alert:

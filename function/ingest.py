@@ -49,6 +49,9 @@ def decode_json(raw: bytes, what: str = "body") -> Any:
                          field=what) from e
     except RecursionError as e:
         raise BadRequest(f"{what}: JSON nested too deeply", field=what) from e
+    except ValueError as e:  # e.g. an integer literal past Python's digit limit
+        raise BadRequest(f"{what}: expected JSON, got a value Python cannot read ({e})"[:300],
+                         field=what) from e
 
 
 def check_size(size: int, limit: int) -> None:

@@ -34,7 +34,9 @@ class NameSet:
     @classmethod
     def of(cls, names: Tuple[str, ...]) -> NameSet:
         globs = [n for n in names if is_glob(n)]
-        exact = frozenset(n for n in names if not is_glob(n))
+        # Every name also matches itself, so a Falco rule whose name contains "[...]" or
+        # "*" is still matched when written out exactly.
+        exact = frozenset(names)
         pattern = re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
         return cls(exact, pattern)
 

@@ -8,6 +8,7 @@ refuses to start on an invalid policy rather than run part of it.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -102,14 +103,36 @@ def load_file(path: str) -> Policy:
             text = f.read()
     except OSError as e:
         raise PolicyError(f"cannot read the policy file ({e.strerror})", source=path) from e
+    except UnicodeDecodeError as e:
+        raise PolicyError(f"not UTF-8 text ({e.reason} at byte {e.start})", source=path) from e
     return parse_policy(text, path)
+
+
+class _StrictYAML(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice: plain YAML keeps the last one silently."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the schema check will name it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_StrictYAML)  # a SafeLoader subclass: safe
     except yaml.YAMLError as e:
         raise PolicyError(f"not valid YAML: {e}", source=source) from e
+    except ValueError as e:  # e.g. an integer past Python's digit limit
+        raise PolicyError(f"a value Python cannot read: {e}"[:300], source=source) from e
     return _Loader(source).policy(document)
 
 
@@ -214,6 +237,8 @@ class _Loader:
 
     def non_negative(self, value: Any, where: str) -> float:
         number: float = self.typed(value, float, where, "a number of seconds")
+        if not math.isfinite(number):
+            raise self.fail(where, f"expected a finite number of seconds, got {number}")
         if number < 0:
             raise self.fail(where, f"expected a number >= 0, got {number}")
         return number

@@ -129,7 +129,7 @@ class Settings:
                 raise SettingsError(f"{PREFIX}TOKEN_FILE={self.token_file!r}: file is empty",
                                     field=PREFIX + "TOKEN_FILE")
             return value
-        return self.token or None
+        return (self.token or "").strip() or None
 
 
 def describe() -> Dict[str, Dict[str, Any]]:

@@ -216,7 +216,7 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 def check_key(key: str) -> str:
     prefix = key.split("/", 1)[0] if "/" in key else ""
-    if not _QUALIFIED.match(key) or len(prefix) > 253:
+    if not _QUALIFIED.fullmatch(key) or len(prefix) > 253:
         raise ValueError(f"{key!r} is not a valid Kubernetes label or annotation key")
     return key
 
@@ -226,7 +226,7 @@ def check_labels(labels: Mapping[str, Optional[str]]) -> Mapping[str, Optional[s
         raise ValueError("expected at least one label")
     for key, value in labels.items():
         check_key(key)
-        if value is not None and (len(value) > 63 or not _LABEL_VALUE.match(value)):
+        if value is not None and (len(value) > 63 or not _LABEL_VALUE.fullmatch(value)):
             raise ValueError(f"label {key}: {value!r} is not a valid label value")
     return labels
 

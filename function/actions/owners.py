@@ -45,7 +45,7 @@ def parse_min_healthy(value: Any) -> Optional[MinHealthy]:
         if value < 0:
             raise ValueError(f"expected a count >= 0 or a percent such as '50%', got {value}")
         return MinHealthy(count=value)
-    m = _PERCENT.match(str(value).strip())
+    m = _PERCENT.fullmatch(str(value).strip())
     if not m or int(m.group(1)) > 100:
         raise ValueError(f"expected a count >= 0 or a percent from 0% to 100%, got {value!r}")
     return MinHealthy(percent=int(m.group(1)))

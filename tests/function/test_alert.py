@@ -154,3 +154,20 @@ def test_bad_alerts_name_the_field_and_what_was_expected(
 def test_a_body_that_is_not_an_object_is_refused(payload: Any) -> None:
     with pytest.raises(InvalidAlert, match="body: expected a JSON object"):
         parse_alert(payload)
+
+
+@pytest.mark.parametrize("namespace,pod", [("kube-system\n", "coredns"), ("default", "x\n")])
+def test_a_trailing_newline_is_not_a_valid_name(namespace: str, pod: str) -> None:
+    target, why = find_target({"k8s.ns.name": namespace, "k8s.pod.name": pod})
+    assert target is None and "not a valid Kubernetes" in why
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"])
+def test_a_time_out_of_range_is_a_bad_time_not_a_crash(text: str) -> None:
+    with pytest.raises(InvalidAlert, match=r"^time: expected an RFC 3339 time"):
+        parse_time(text)
+
+
+def test_an_unknown_uid_is_no_uid() -> None:
+    target, _ = find_target({"k8s.ns.name": "a", "k8s.pod.name": "b", "k8s.pod.uid": "<NA>"})
+    assert target == Target("a", "b", None)

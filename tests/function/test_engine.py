@@ -151,6 +151,18 @@ def test_the_token_is_accepted_as_bearer_or_custom_header(
     assert response.body["actions"][0]["status"] == "would"
 
 
+def test_a_bearer_token_of_someone_else_does_not_hide_ours(offline_engine: Make,
+                                                           shell_alert: Any) -> None:
+    headers = {**JSON, "Authorization": "Bearer broker-oidc-token", "X-Falco-Token": TOKEN}
+    assert post(offline_engine(token=TOKEN), shell_alert, headers).status == 200
+
+
+def test_a_token_set_with_a_trailing_newline_still_matches(offline_engine: Make,
+                                                           shell_alert: Any) -> None:
+    engine = offline_engine(token=TOKEN + "\n")
+    assert post(engine, shell_alert, {**JSON, "X-Falco-Token": TOKEN}).status == 200
+
+
 def test_the_token_is_accepted_as_a_cloudevent_extension(offline_engine: Make,
                                                         shell_alert: Any) -> None:
     engine = offline_engine(token=TOKEN)

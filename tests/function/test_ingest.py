@@ -123,3 +123,10 @@ def test_a_body_over_the_limit_is_413() -> None:
         from_http(HTTPMessage.of({}, b" " * 101), 100)
     assert caught.value.status == 413
     assert "101 bytes is over the limit of 100 bytes" in caught.value.message
+
+
+def test_an_integer_past_pythons_digit_limit_is_a_bad_request() -> None:
+    body = b'{"rule":"r","priority":"Notice","time":"2024-04-03T11:36:27Z","output_fields":{"a":' \
+        + b"1" * 5000 + b"}}"
+    with pytest.raises(BadRequest, match=r"^body: expected JSON"):
+        from_http(HTTPMessage.of({}, body), LIMIT)

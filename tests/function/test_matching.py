@@ -115,3 +115,8 @@ def test_namespace_include_and_exclude(shell_alert: Any, namespaces: str,
 def test_namespace_include_never_matches_an_alert_without_a_pod(shell_alert: Any) -> None:
     host = with_fields(shell_alert, container__id="host")
     assert not matches("{namespaces: {include: ['*']}}", host)
+
+
+def test_a_rule_name_with_glob_characters_matches_itself(shell_alert: Any) -> None:
+    alert = dict(shell_alert, rule="Drop [and] execute new binary in container")
+    assert matches('{rules: ["Drop [and] execute new binary in container"]}', alert)

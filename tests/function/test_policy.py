@@ -126,6 +126,18 @@ BAD = [
     ("dry_run: yes please\nrules: [{name: r, match: {rules: [x]}, "
      "actions: [{action: terminate}]}]", "dry_run: expected true or false"),
     ("rules: [{name: r, match: {rules: [x]}, actions: [{action: terminate}]", "not valid YAML"),
+    ("rules: [{name: r, match: {rules: [A], rules: ['*']}, actions: [{action: terminate}]}]",
+     "key 'rules' is given twice"),
+    ("guards: {protected_namespaces: [a]}\nguards: {}\nrules: []", "key 'guards' is given twice"),
+    ("guards: {dedup_seconds: .nan}\nrules: [{name: r, match: {rules: [x]}, "
+     "actions: [{action: terminate}]}]", "guards.dedup_seconds: expected a finite number"),
+    ("guards: {rate_limit: {actions: 1, per_seconds: .inf}}\nrules: [{name: r, "
+     "match: {rules: [x]}, actions: [{action: terminate}]}]",
+     "guards.rate_limit.per_seconds: expected a finite number"),
+    ("guards: {opt_out_key: \"exempt\\n\"}\nrules: [{name: r, match: {rules: [x]}, "
+     "actions: [{action: terminate}]}]", "is not a valid Kubernetes label or annotation key"),
+    ("rules: [{name: r, match: {rules: [x]}, actions: [{action: label, "
+     "parameters: {labels: {a: \"b\\n\"}}}]}]", "is not a valid label value"),
 ]
 
 
@@ -135,6 +147,13 @@ def test_invalid_policies_are_refused_naming_file_rule_and_key(text: str, messag
         parse_policy(text, "policy.yaml")
     assert caught.value.message.startswith("policy.yaml: ")
     assert message in caught.value.message
+
+
+def test_a_policy_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"rules: [{name: caf\xe9}]")
+    with pytest.raises(PolicyError, match=r"latin1\.yaml: not UTF-8 text"):
+        load_file(str(bad))
 
 
 def test_an_unreadable_policy_file_is_an_error_naming_it(tmp_path: Path) -> None:
