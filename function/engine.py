@@ -206,6 +206,9 @@ class Engine:
                 for spec in rule.actions:
                     decision.actions.append(self._act(alert, rule, spec, dry, state))
         except TransientKubeError as e:
+            failed = getattr(e, "outcome", None)
+            if failed is not None:
+                decision.actions.append(failed)  # say which action the retry is for
             e.decision = decision  # type: ignore[attr-defined]
             decision.message = "a Kubernetes call failed; retry"
             raise
@@ -235,11 +238,13 @@ class Engine:
         reason = protected_namespace(guards, target, self.settings.pod_namespace)
         if reason:
             return outcome(Status.SKIPPED, reason)
-        key = (alert.rule, target.namespace, target.pod, spec.name)
+        # With the pod's UID in the key, a same-named replacement is not a duplicate.
+        key = (alert.rule, target.namespace, target.pod, target.uid or "", spec.name)
         reason = self.dedup.claim(key)
         if reason:
             return outcome(Status.SKIPPED, reason)
         acted = False
+        slot: Optional[float] = None
         try:
             if state is None:
                 return outcome(Status.WOULD, f"would {definition.describe(spec.params)} "
@@ -259,7 +264,7 @@ class Engine:
             if reason:
                 return outcome(Status.SKIPPED, reason)
             if definition.destructive:
-                reason = self.rate.take(consume=not dry)
+                reason, slot = self.rate.take(consume=not dry)
                 if reason:
                     log.warning("skipped %s on %s: %s", spec.name, target, reason)
                     return outcome(Status.SKIPPED, reason)
@@ -267,8 +272,6 @@ class Engine:
                 return outcome(Status.WOULD, f"would {definition.describe(spec.params)}")
             status, reason = definition.run(ctx, spec.params)
             if status is not Status.DONE:
-                if definition.destructive:
-                    self.rate.give_back()
                 return outcome(status, reason)
             acted = True
             if definition.destructive:
@@ -276,13 +279,17 @@ class Engine:
             if self.policy.record_events and spec.name != "record":
                 reason += self._record(ctx, spec.name, reason)
             return outcome(Status.DONE, reason)
-        except TransientKubeError:
+        except TransientKubeError as e:
+            e.outcome = outcome(Status.FAILED, str(e))  # type: ignore[attr-defined]
             raise
         except KubeError as e:
             log.error("%s on %s failed: %s", spec.name, target, e)
             return outcome(Status.FAILED, str(e))
         finally:
             self.dedup.release(key, acted)
+            if slot is not None and not acted:
+                # Skipped, failed or to be retried: the blast radius did not grow.
+                self.rate.give_back(slot)
 
     def _record(self, ctx: ActionContext, action: str, what: str) -> str:
         from .actions.record import event_message

@@ -19,7 +19,7 @@ FALCO_APPS = frozenset({"falco", "falcosidekick", "falcosidekick-ui", "falco-tal
 _APP_LABELS = ("app.kubernetes.io/name", "app")
 
 Clock = Callable[[], float]
-DedupKey = Tuple[str, str, str, str]
+DedupKey = Tuple[str, ...]
 
 
 def protected_namespace(guards: Guards, target: Target, own_namespace: Optional[str]
@@ -67,14 +67,21 @@ def stale_target(guards: Guards, pod: Mapping[str, Any], alert: Alert) -> Option
         if metadata.get("uid") != target.uid:
             return "pod was replaced (UID differs): not the pod of the alert"
         return None
-    created = metadata.get("creationTimestamp")
-    if created:
-        try:
-            if parse_time(created) > alert.time:
-                return (f"pod was created at {created}, after the alert "
-                        f"({alert.summary()['time']}): not the pod of the alert")
-        except InvalidAlert:
-            return None
+    # creationTimestamp has one-second precision: a pod created in the alert's own second
+    # may be a replacement created just after it, so without a UID that is not enough.
+    created_text = metadata.get("creationTimestamp")
+    try:
+        created = parse_time(created_text, "creationTimestamp")
+    except InvalidAlert:
+        return f"pod has no readable creationTimestamp ({created_text!r:.40}): cannot tell " \
+               "it is the pod of the alert"
+    alert_second = alert.time.replace(microsecond=0)
+    if created > alert_second:
+        return (f"pod was created at {created_text}, after the alert "
+                f"({alert.summary()['time']}): not the pod of the alert")
+    if created == alert_second:
+        return (f"pod was created at {created_text}, the alert's own second, and the alert "
+                "has no pod UID: cannot tell it is the pod of the alert")
     return None
 
 
@@ -131,24 +138,26 @@ class RateLimit:
         self.clock = clock
         self.state = state or MemoryState()
 
-    def take(self, consume: bool = True) -> Optional[str]:
-        """Take a slot, or say why not; a dry run only looks (``consume=False``)."""
+    def take(self, consume: bool = True) -> Tuple[Optional[str], Optional[float]]:
+        """(why not, None), or (None, the slot taken); a dry run only looks
+        (``consume=False``) and takes no slot."""
         if self.limit is None:
-            return None
+            return None, None
         now = self.clock()
         with self.state.transaction() as data:
             times = [t for t in data.get("rate", []) if t > now - self.window]
             data["rate"] = times
             if len(times) >= self.limit:
                 return (f"rate limit: {self.limit} destructive actions per "
-                        f"{self.window:g}s reached")
-            if consume:
-                times.append(now)
-        return None
+                        f"{self.window:g}s reached"), None
+            if not consume:
+                return None, None
+            times.append(now)
+        return None, now
 
-    def give_back(self) -> None:
-        """An action that did not act after all frees its slot."""
+    def give_back(self, slot: float) -> None:
+        """An action that did not act after all frees the very slot it took."""
         with self.state.transaction() as data:
             times = data.get("rate", [])
-            if times:
-                times.pop()
+            if slot in times:
+                times.remove(slot)

@@ -46,32 +46,46 @@ def test_dedup_window_zero_disables_it() -> None:
 def test_rate_limit_is_a_sliding_window() -> None:
     clock = Clock()
     limit = RateLimit(2, 60, clock)
-    assert limit.take() is None
+    assert limit.take()[0] is None
     clock.now += 30
-    assert limit.take() is None
-    assert limit.take() == "rate limit: 2 destructive actions per 60s reached"
+    assert limit.take()[0] is None
+    assert limit.take() == ("rate limit: 2 destructive actions per 60s reached", None)
     clock.now += 30.5  # the first slot has left the window
-    assert limit.take() is None
-    assert limit.take() is not None
+    assert limit.take()[0] is None
+    assert limit.take()[0] is not None
 
 
 def test_a_dry_run_looks_at_the_rate_limit_without_using_it() -> None:
     limit = RateLimit(1, 60, Clock())
-    assert limit.take(consume=False) is None
-    assert limit.take() is None
-    assert limit.take(consume=False) is not None
+    assert limit.take(consume=False) == (None, None)
+    assert limit.take()[0] is None
+    assert limit.take(consume=False)[0] is not None
 
 
 def test_a_slot_given_back_can_be_used_again() -> None:
     limit = RateLimit(1, 60, Clock())
-    assert limit.take() is None
-    limit.give_back()
-    assert limit.take() is None
+    reason, slot = limit.take()
+    assert reason is None and slot is not None
+    limit.give_back(slot)
+    assert limit.take()[0] is None
+
+
+def test_giving_back_frees_that_slot_not_the_newest() -> None:
+    clock = Clock()
+    limit = RateLimit(2, 60, clock)
+    _, old = limit.take()
+    clock.now += 59
+    assert limit.take()[0] is None
+    assert old is not None
+    limit.give_back(old)  # the long action that took the old slot did not act
+    clock.now += 2  # the old slot would have left the window anyway; the new one stays
+    assert limit.take()[0] is None
+    assert limit.take()[0] is not None
 
 
 def test_no_rate_limit_when_disabled() -> None:
     limit = RateLimit(None, 60, Clock())
-    assert all(limit.take() is None for _ in range(1000))
+    assert all(limit.take() == (None, None) for _ in range(1000))
 
 
 def pod(labels: Dict[str, str] = {}, annotations: Dict[str, str] = {},  # noqa: B006
@@ -127,6 +141,19 @@ def test_stale_target_by_creation_time_otherwise() -> None:
     assert stale_target(Guards(stale_target=False), newer, shell()) is None
 
 
+def test_a_pod_created_in_the_alerts_own_second_is_ambiguous_without_a_uid() -> None:
+    same = pod(creationTimestamp="2024-04-03T11:36:27Z")  # the alert is at 11:36:27.67
+    assert "the alert's own second" in (stale_target(Guards(), same, shell()) or "")
+    assert stale_target(Guards(), pod(creationTimestamp="2024-04-03T11:36:27Z", uid="u-1"),
+                        shell("u-1")) is None
+
+
+def test_a_pod_without_a_readable_creation_time_is_not_acted_on() -> None:
+    for meta in ({}, {"creationTimestamp": "yesterday"}):
+        assert "no readable creationTimestamp" in (stale_target(Guards(), pod(**meta),
+                                                                shell()) or "")
+
+
 def test_counts_in_a_state_file_are_shared_between_processes(tmp_path: Any) -> None:
     """Kubeless forks a child per request: each child must see the others' counts."""
     import multiprocessing
@@ -140,7 +167,7 @@ def test_counts_in_a_state_file_are_shared_between_processes(tmp_path: Any) -> N
         limit = RateLimit(1, 60, state=FileState(path))
         reason = dedup.claim(KEY)
         dedup.release(KEY, acted=True)
-        queue.put((reason, limit.take()))
+        queue.put((reason, limit.take()[0]))
 
     context = multiprocessing.get_context("fork")
     queue = context.Queue()

@@ -104,6 +104,8 @@ def test_an_unreachable_api_server_is_503_after_bounded_retries() -> None:
     assert error["type"] == "kubernetes_unavailable"
     assert "failed after 3 attempt(s)" in error["message"]
     assert response.body["decision"]["alert"]["target"] == "default/alpine"
+    (failed,) = response.body["decision"]["actions"]  # which action the retry is for
+    assert (failed["action"], failed["status"]) == ("terminate", "failed")
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])

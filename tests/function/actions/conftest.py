@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -21,8 +21,10 @@ Responder = Callable[..., Engine]
 
 
 def now_rfc3339() -> str:
-    now = datetime.now(timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"  # nanoseconds, as Falco sends
+    """A second from now, with nanoseconds as Falco writes them: the pods a test creates
+    are then older than the alert, at the API's one-second precision."""
+    now = datetime.now(timezone.utc) + timedelta(seconds=1)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
 def shell_alert_for(namespace: str, pod: str, *, rule: str = "Terminal shell in container",

@@ -265,3 +265,10 @@ def test_missing_rbac_is_a_failed_action_not_a_crash(kube: Kube, responder: Resp
     assert action["status"] == "failed"
     assert action["reason"].startswith("Kubernetes API 403")
     assert kube.read_pod("alpine") is not None
+    # A failed action gives its blast-radius slot back: nothing was removed.
+    assert engine.rate.take(consume=False) == (None, None)
+    assert engine.rate.limit is not None
+    for i in range(engine.rate.limit):
+        kube.create_standalone_pod(f"other-{i}")
+        failed = only_action(post(engine, shell_alert_for(kube.namespace, f"other-{i}")))
+        assert failed["status"] == "failed", failed
