@@ -5,10 +5,13 @@ Shared by the actions that remove pods (terminate, evict); reads go through Kube
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .base import ActionContext, RbacRule
 
@@ -97,15 +100,77 @@ def _top_owner(ctx: ActionContext, kind: str, name: str
     return kind, name, workload
 
 
-def replicas_skip_reason(ctx: ActionContext, minimum: Optional[MinHealthy]) -> Optional[str]:
-    """Skip when removing this pod would leave fewer ready replicas than required."""
-    if minimum is None or ctx.pod is None:
+class OwnerLedger:
+    """Pods this process removed per owner, recently, and one lock per owner.
+
+    An owner's ``readyReplicas`` lags behind deletions (its controller updates it later),
+    so two alerts for two replicas would each see the full count and together go below
+    the minimum. The check and the deletion run under the owner's lock, and removals made
+    in the last ``window`` seconds are subtracted from the ready count. After the
+    controller caught up a removal counts twice until it leaves the window: the error is
+    on the side of keeping pods.
+    """
+
+    def __init__(self, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.window = window
+        self.clock = clock
+        self._guard = threading.Lock()
+        self._locks: Dict[str, threading.Lock] = {}
+        self._removed: Dict[str, List[float]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, owner: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(owner, threading.Lock())
+        with lock:
+            yield
+
+    def recent(self, owner: str) -> int:
+        with self._guard:
+            now = self.clock()
+            kept = [t for t in self._removed.get(owner, []) if t > now - self.window]
+            self._removed[owner] = kept
+            return len(kept)
+
+    def record(self, owner: str) -> None:
+        with self._guard:
+            self._removed.setdefault(owner, []).append(self.clock())
+
+
+LEDGER = OwnerLedger()
+
+
+def replica_owner(ctx: ActionContext) -> Optional[Tuple[str, str, Optional[Dict[str, Any]]]]:
+    """(kind, name, object) of the workload whose replicas count, or None (no replicas)."""
+    if ctx.pod is None:
         return None
     kind, name = controller_of(ctx.pod)
     if kind not in ("ReplicaSet", "StatefulSet", "DaemonSet"):
         # No replicas to keep: standalone and static pods are governed by skip_* instead.
         return None
-    kind, name, workload = _top_owner(ctx, kind, name)
+    return _top_owner(ctx, kind, name)
+
+
+def owner_key(ctx: ActionContext, kind: str, name: str) -> str:
+    return f"{ctx.target.namespace}/{kind}/{name}"
+
+
+def replicas_skip_reason(ctx: ActionContext, minimum: Optional[MinHealthy]) -> Optional[str]:
+    """Skip when removing this pod would leave fewer ready replicas than required."""
+    if minimum is None:
+        return None
+    owner = replica_owner(ctx)
+    if owner is None:
+        return None
+    kind, name, workload = owner
+    return replicas_reason(ctx, minimum, kind, name, workload,
+                           LEDGER.recent(owner_key(ctx, kind, name)))
+
+
+def replicas_reason(ctx: ActionContext, minimum: MinHealthy, kind: str, name: str,
+                    workload: Optional[Dict[str, Any]], removed: int) -> Optional[str]:
+    assert ctx.pod is not None
     if workload is None:
         return f"min_healthy_replicas: owner {kind} {name} not found"
     spec, status = workload.get("spec", {}), workload.get("status", {})
@@ -114,9 +179,10 @@ def replicas_skip_reason(ctx: ActionContext, minimum: Optional[MinHealthy]) -> O
     else:
         desired, ready = spec.get("replicas", 1), status.get("readyReplicas", 0)
     required = minimum.required(int(desired or 0))
-    left = int(ready or 0) - (1 if _is_ready(ctx.pod) else 0)
+    left = int(ready or 0) - removed - (1 if _is_ready(ctx.pod) else 0)
     if left < required:
         how = f" ({minimum} of {desired} desired)" if minimum.percent is not None else ""
+        just = f", {removed} removed here moments ago" if removed else ""
         return (f"min_healthy_replicas: {kind} {name} would keep {left} ready replica(s), "
-                f"{required} required{how}")
+                f"{required} required{how}{just}")
     return None

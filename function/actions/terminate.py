@@ -9,10 +9,14 @@ from ..decision import Status
 from ..errors import Conflict
 from .base import ActionContext, ActionDefinition, RbacRule, param
 from .owners import (
+    LEDGER,
     OWNER_READS,
     MinHealthy,
+    owner_key,
     owner_skip_reason,
     parse_min_healthy,
+    replica_owner,
+    replicas_reason,
     replicas_skip_reason,
 )
 
@@ -49,6 +53,26 @@ def check(ctx: ActionContext, params: Params) -> Optional[str]:
 
 
 def run(ctx: ActionContext, params: Params) -> Tuple[Status, str]:
+    minimum = params.min_healthy_replicas
+    owner = replica_owner(ctx) if minimum is not None else None
+    if owner is None:
+        return _delete(ctx, params)
+    kind, name, workload = owner
+    key = owner_key(ctx, kind, name)
+    # Check and delete under the owner's lock, counting what was just removed: concurrent
+    # alerts for several replicas must not together go below the minimum.
+    with LEDGER.hold(key):
+        reason = replicas_reason(ctx, minimum, kind, name, workload,  # type: ignore[arg-type]
+                                 LEDGER.recent(key))
+        if reason:
+            return Status.SKIPPED, reason
+        status, why = _delete(ctx, params)
+        if status is Status.DONE and why == "pod deleted":
+            LEDGER.record(key)
+        return status, why
+
+
+def _delete(ctx: ActionContext, params: Params) -> Tuple[Status, str]:
     try:
         deleted = ctx.api().delete_pod(ctx.target.namespace, ctx.target.pod, ctx.uid,
                                        params.grace_period_seconds)

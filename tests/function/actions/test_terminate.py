@@ -272,3 +272,32 @@ def test_missing_rbac_is_a_failed_action_not_a_crash(kube: Kube, responder: Resp
         kube.create_standalone_pod(f"other-{i}")
         failed = only_action(post(engine, shell_alert_for(kube.namespace, f"other-{i}")))
         assert failed["status"] == "failed", failed
+
+
+def test_concurrent_alerts_never_take_an_owner_below_its_minimum(
+        kube: Kube, responder: Responder) -> None:
+    """The owner's readyReplicas lags deletions: three replicas, three alerts at once, a
+    minimum of two ready -> exactly one pod goes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.testbed.kube import owner_reference
+
+    engine = responder(min_healthy("2"))
+    family = kube.create_deployment_pod("web", replicas=3)
+    replicaset = family.owners[0]
+    names = [family.name]
+    for i in range(2):
+        pod = kube.create_pod(f"{replicaset.metadata.name}-extra{i}",
+                              labels=replicaset.metadata.labels,
+                              owners=[owner_reference(replicaset)])
+        names.append(pod.metadata.name)
+    for name in names:  # what a kubelet would report
+        kube.core.patch_namespaced_pod_status(name, kube.namespace, {"status": {
+            "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+    kube.set_deployment_status("web", replicas=3, ready=3, available=3)
+    with ThreadPoolExecutor(3) as pool:
+        actions = list(pool.map(
+            lambda n: only_action(post(engine, shell_alert_for(kube.namespace, n))), names))
+    assert sorted(a["status"] for a in actions) == ["done", "skipped", "skipped"], actions
+    assert all("min_healthy_replicas" in a["reason"] for a in actions if a["status"] != "done")
+    assert sum(kube.read_pod(n) is None for n in names) == 1
