@@ -198,8 +198,14 @@ class Kube:
                        namespace, body)
             return "created"
         except Conflict:
-            self._call(f"patch {what}", self.networking.patch_namespaced_network_policy,
-                       name, namespace, {"spec": body["spec"]})
+            # Replace, never patch: a patch would merge matchLabels and narrow the selector,
+            # releasing the pods isolated under the old one.
+            current = self._call(f"get {what}", self.networking.read_namespaced_network_policy,
+                                 name, namespace)
+            replacement = dict(body, metadata=dict(
+                body["metadata"], resourceVersion=current["metadata"]["resourceVersion"]))
+            self._call(f"replace {what}", self.networking.replace_namespaced_network_policy,
+                       name, namespace, replacement)
             return "updated"
 
     def create_event(self, namespace: str, pod: Mapping[str, Any], reason: str, message: str,

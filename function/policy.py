@@ -184,6 +184,7 @@ class _Loader:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise self.fail("rules", f"rule name {dupes[0]!r} is used twice")
+        self.one_selector_per_isolation_policy(rules)
         return Policy(
             rules=rules,
             guards=self.guards(doc.get("guards", {})),
@@ -192,6 +193,24 @@ class _Loader:
                                      "true or false"),
             source=self.source,
         )
+
+    def one_selector_per_isolation_policy(self, rules: Tuple[Rule, ...]) -> None:
+        """Two isolate actions naming one NetworkPolicy must select the same label: each
+        would otherwise replace the other's selector and release its pods."""
+        seen: Dict[str, Tuple[str, str, str]] = {}
+        for rule in rules:
+            for spec in rule.actions:
+                if spec.name != "isolate":
+                    continue
+                p = spec.params
+                selector = (p.label_key, p.label_value, rule.name)
+                first = seen.setdefault(p.network_policy_name, selector)
+                if first[:2] != selector[:2]:
+                    raise self.fail(
+                        f"rules ({rule.name}).isolate",
+                        f"NetworkPolicy {p.network_policy_name!r} already selects "
+                        f"{first[0]}={first[1]} in rule {first[2]!r}: use another "
+                        "network_policy_name or the same label")
 
     def guards(self, doc: Any) -> Guards:
         where = "guards"

@@ -75,7 +75,7 @@ DEFINITION = ActionDefinition(
     description="Label the pod and deny all its ingress and egress with a NetworkPolicy.",
     params=Params,
     rbac=(RbacRule("", ("pods",), ("patch",)),
-          RbacRule("networking.k8s.io", ("networkpolicies",), ("create", "patch"))),
+          RbacRule("networking.k8s.io", ("networkpolicies",), ("create", "get", "update"))),
     run=run,
     describe=describe,
     destructive=True,

@@ -126,6 +126,9 @@ BAD = [
     ("dry_run: yes please\nrules: [{name: r, match: {rules: [x]}, "
      "actions: [{action: terminate}]}]", "dry_run: expected true or false"),
     ("rules: [{name: r, match: {rules: [x]}, actions: [{action: terminate}]", "not valid YAML"),
+    ("rules: [{name: a, match: {rules: [x]}, actions: [{action: isolate}]}, {name: b, "
+     "match: {rules: [y]}, actions: [{action: isolate, parameters: {label_value: other}}]}]",
+     "NetworkPolicy 'falco-responder-isolate' already selects falco-responder/isolated=true"),
     ("rules: [{name: r, match: {rules: [A], rules: ['*']}, actions: [{action: terminate}]}]",
      "key 'rules' is given twice"),
     ("guards: {protected_namespaces: [a]}\nguards: {}\nrules: []", "key 'guards' is given twice"),

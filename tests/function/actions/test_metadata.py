@@ -66,6 +66,23 @@ def test_isolate_labels_the_pod_and_denies_all_its_traffic(kube: Kube,
     assert not policy.spec.ingress and not policy.spec.egress
 
 
+def test_isolate_replaces_a_policy_of_the_same_name_whole(kube: Kube,
+                                                         responder: Responder) -> None:
+    networking = client.NetworkingV1Api(kube.api_client)
+    networking.create_namespaced_network_policy(kube.namespace, {
+        "metadata": {"name": "falco-responder-isolate"},
+        "spec": {"podSelector": {"matchLabels": {"team": "a"}}, "policyTypes": ["Ingress"]}})
+    kube.create_standalone_pod("alpine")
+    engine = responder(rule("[{action: isolate}]"))
+    (action,) = post(engine, shell_alert_for(kube.namespace, "alpine")).body["actions"]
+    assert action["reason"].endswith("NetworkPolicy updated")
+    policy = networking.read_namespaced_network_policy("falco-responder-isolate",
+                                                       kube.namespace)
+    # Merged labels would be {team: a, falco-responder/isolated: true}: isolating no one.
+    assert policy.spec.pod_selector.match_labels == {"falco-responder/isolated": "true"}
+    assert sorted(policy.spec.policy_types) == ["Egress", "Ingress"]
+
+
 def test_record_creates_an_event_on_the_pod(kube: Kube, responder: Responder) -> None:
     kube.create_standalone_pod("alpine")
     engine = responder(rule("[{action: record, parameters: {reason: ShellSeen}}]"))
