@@ -292,13 +292,13 @@ class Engine:
                 self.rate.give_back(slot)
 
     def _record(self, ctx: ActionContext, action: str, what: str) -> str:
-        from .actions.record import event_message
+        from .actions.record import event_key, event_message
 
         try:
             ctx.api().create_event(ctx.target.namespace, {"name": ctx.target.pod,
                                                           "uid": ctx.uid},
                                    "FalcoResponse", event_message(ctx, f"{action}: {what}"),
-                                   action)
+                                   action, event_key(ctx, f"response:{action}"))
             return ""
         except (KubeError, TransientKubeError) as e:
             log.warning("event for %s not recorded: %s", ctx.target, e)

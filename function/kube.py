@@ -9,6 +9,8 @@ fields. Every call has a timeout and bounded retries for failures a retry could 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -155,7 +157,7 @@ class Kube:
                 _preload_content=False)
             return "evicted", ""
         except client.ApiException as e:
-            if e.status == 429:
+            if e.status == 429 and _is_disruption_budget(e):
                 return "blocked", _reason(e)
             if e.status == 404:
                 return "gone", ""
@@ -209,11 +211,14 @@ class Kube:
             return "updated"
 
     def create_event(self, namespace: str, pod: Mapping[str, Any], reason: str, message: str,
-                     action: str) -> None:
+                     action: str, key: str) -> None:
+        """One Event per ``key``: its name derives from it, so a retried create (after a
+        timeout that did reach the server) finds it there instead of adding a second."""
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
         body = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": f"{pod['name']}.falco-responder.",
+            "metadata": {"name": f"{pod['name'][:200]}.falco-responder.{digest}",
                          "namespace": namespace},
             "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": namespace,
                                "name": pod["name"], "uid": pod.get("uid") or ""},
@@ -224,8 +229,23 @@ class Kube:
             "reportingInstance": os.environ.get("POD_NAME") or "falco-responder",
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
-        self._call(f"create event for pod {namespace}/{pod['name']}",
-                   self.core.create_namespaced_event, namespace, body)
+        # A Conflict means recorded already, by an attempt whose answer was lost.
+        with contextlib.suppress(Conflict):
+            self._call(f"create event for pod {namespace}/{pod['name']}",
+                       self.core.create_namespaced_event, namespace, body)
+
+
+def _is_disruption_budget(e: Any) -> bool:
+    """A 429 from the Eviction API is a PDB refusal only when it says so; API throttling
+    answers 429 too, and that one a retry can fix."""
+    try:
+        status = json.loads(e.body)
+    except (TypeError, ValueError):
+        return False
+    causes = (status.get("details") or {}).get("causes") or []
+    if any(c.get("type") == "DisruptionBudget" for c in causes if isinstance(c, dict)):
+        return True
+    return "disruption budget" in str(status.get("message", "")).lower()
 
 
 def _reason(e: Any) -> str:

@@ -29,10 +29,18 @@ def event_message(ctx: ActionContext, what: str) -> str:
     return f"Falco rule '{alert.rule}' ({alert.priority.label}) -> {what}"
 
 
+def event_key(ctx: ActionContext, action: str) -> str:
+    """What makes an Event one of a kind: this alert, this rule, this action, this pod."""
+    alert = ctx.alert
+    return "|".join((alert.uuid, alert.time_text, alert.rule, ctx.rule_name, action,
+                     ctx.target.namespace, ctx.target.pod, ctx.uid or ""))
+
+
 def run(ctx: ActionContext, params: Params) -> Tuple[Status, str]:
     pod = {"name": ctx.target.pod, "uid": ctx.uid}
     ctx.api().create_event(ctx.target.namespace, pod, params.reason,
-                           event_message(ctx, ctx.alert.output or "alert recorded"), "record")
+                           event_message(ctx, ctx.alert.output or "alert recorded"), "record",
+                           event_key(ctx, "record"))
     return Status.DONE, "event recorded"
 
 

@@ -107,3 +107,16 @@ def test_actions_on_a_missing_pod_are_skipped(kube: Kube, responder: Responder) 
     body = post(engine, shell_alert_for(kube.namespace, "ghost")).body
     assert [(a["status"], a["reason"]) for a in body["actions"]] == [
         ("skipped", "pod not found"), ("skipped", "pod not found")]
+
+
+def test_an_event_created_twice_for_one_key_is_one_event(kube: Kube) -> None:
+    """What a retry after a lost answer does: the second create finds the first."""
+    from function.kube import Kube as Api
+
+    api = Api(kube.api_client)
+    pod = {"name": "alpine", "uid": "u-1"}
+    for _ in range(2):
+        api.create_event(kube.namespace, pod, "FalcoResponse", "terminate: pod deleted",
+                         "terminate", key="alert-1|rule|terminate")
+    api.create_event(kube.namespace, pod, "FalcoResponse", "label", "label", key="other")
+    assert len(events_for(kube, "alpine")) == 2
