@@ -22,7 +22,14 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 import urllib3
 from kubernetes import client, config
 
-from .errors import Conflict, KubeError, NotFound, TransientKubeError, kube_error
+from .errors import (
+    Conflict,
+    KubeError,
+    NotFound,
+    SettingsError,
+    TransientKubeError,
+    kube_error,
+)
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,15 +57,20 @@ def connect(settings: Settings) -> Tuple[Optional[Kube], str]:
         return None, "no cluster configured: FALCO_RESPONDER_CLUSTER=off"
     cfg = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=cfg)
         where = "in-cluster service account"
+        load = lambda: config.load_incluster_config(client_configuration=cfg)  # noqa: E731
     else:
         path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
         path = path.split(os.pathsep)[0]
         if not os.path.isfile(path):
             return None, "no cluster configured: no in-cluster account, no kubeconfig"
-        config.load_kube_config(config_file=path, client_configuration=cfg)
         where = f"kubeconfig {path}"
+        load = lambda: config.load_kube_config(  # noqa: E731
+            config_file=path, client_configuration=cfg)
+    try:
+        load()
+    except Exception as e:  # the client raises ConfigException, OSError, ValueError, ...
+        raise SettingsError(f"cannot use the {where}: {e}") from e
     # Our own retry loop is bounded in time; urllib3's would add unbounded waits to it.
     cfg.retries = False
     cfg.connection_pool_maxsize = 16

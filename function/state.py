@@ -16,6 +16,8 @@ import os
 import threading
 from typing import Any, Dict, Iterator
 
+from .errors import SettingsError
+
 
 class MemoryState:
     def __init__(self) -> None:
@@ -31,29 +33,37 @@ class MemoryState:
 class FileState:
     def __init__(self, path: str) -> None:
         self.path = path
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
+        self.lock_path = path + ".lock"
+        try:
+            directory = os.path.dirname(path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            with open(self.lock_path, "a", encoding="utf-8"):
+                pass
+        except OSError as e:
+            raise SettingsError(f"FALCO_RESPONDER_STATE_FILE={path!r}: cannot use it "
+                                f"({e.strerror})", field="FALCO_RESPONDER_STATE_FILE") from e
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Dict[str, Any]]:
-        # One open file description per transaction: flock then excludes other threads
-        # of this process as well as other processes.
-        with open(self.path, "a+", encoding="utf-8") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            f.seek(0)
-            text = f.read()
+        # The lock lives in a file of its own, so the counts can be replaced atomically
+        # (write a temporary file, rename it over): a process killed mid-write leaves the
+        # old counts, never a torn file. One open file description per transaction: flock
+        # then excludes other threads of this process as well as other processes.
+        with open(self.lock_path, "a", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                data = json.loads(text) if text else {}
-            except ValueError:
-                data = {}  # a torn or foreign file: counts restart, nothing is acted on twice
+                with open(self.path, encoding="utf-8") as f:
+                    data = json.loads(f.read() or "{}")
+            except (OSError, ValueError):
+                data = {}  # none yet, or a foreign file: counts start empty
             if not isinstance(data, dict):
                 data = {}
             yield data
-            f.seek(0)
-            f.truncate()
-            f.write(json.dumps(data, separators=(",", ":")))
-            f.flush()
+            temporary = f"{self.path}.{os.getpid()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as f:
+                f.write(json.dumps(data, separators=(",", ":")))
+            os.replace(temporary, self.path)
 
 
 State = Any  # MemoryState or FileState: anything with transaction()

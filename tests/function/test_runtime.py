@@ -41,3 +41,21 @@ def test_an_invalid_policy_means_not_ready_and_503_with_the_reason(
                      runtime.handle_cloudevent({"type": "falco.rule.output.v1"}, shell_alert)):
         assert response.status == 503
         assert response.body["error"]["message"] == why
+
+
+def test_unusable_kubernetes_credentials_mean_not_ready(tmp_path: Path, monkeypatch: Any
+                                                        ) -> None:
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("this: is: not a kubeconfig")
+    monkeypatch.setenv("KUBECONFIG", str(broken))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    ok, why = runtime.start({"KUBECONFIG": str(broken)})
+    assert not ok
+    assert why.startswith(f"not ready: cannot use the kubeconfig {broken}")
+
+
+def test_an_unusable_state_file_means_not_ready() -> None:
+    ok, why = runtime.start({"FALCO_RESPONDER_CLUSTER": "off",
+                             "FALCO_RESPONDER_STATE_FILE": "/proc/no/such/dir/guards.json"})
+    assert not ok
+    assert "FALCO_RESPONDER_STATE_FILE='/proc/no/such/dir/guards.json': cannot use it" in why
