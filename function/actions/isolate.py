@@ -72,7 +72,10 @@ def describe(params: Params) -> str:
 
 DEFINITION = ActionDefinition(
     name="isolate",
-    description="Label the pod and deny all its ingress and egress with a NetworkPolicy.",
+    description="Label the pod and deny all its ingress and egress with a NetworkPolicy. "
+                "NetworkPolicies add up: another policy that allows traffic to or from the "
+                "pod still does, so isolation is complete only where no other policy "
+                "selects it (and only with a network plugin that enforces policies).",
     params=Params,
     rbac=(RbacRule("", ("pods",), ("patch",)),
           RbacRule("networking.k8s.io", ("networkpolicies",), ("create", "get", "update"))),
