@@ -196,6 +196,63 @@ def wire_body_for(namespace: str, pod: str, time: str) -> bytes:
     return json.dumps(alert, separators=(",", ":")).encode() + b"\n"
 
 
-__all__ = ["CLOUDEVENT", "JSON", "SHARED", "TOKEN", "Case", "Expectations", "Path", "Reply",
-           "binary_event", "cases", "check_contract", "decision_of", "post", "shell_alert",
-           "structured_event", "wire_body_for"]
+
+
+# -- end to end: the deployed ServiceAccount against the real kube-apiserver --------------
+
+def wire_headers(name: str) -> List[Tuple[str, str]]:
+    """A Falcosidekick request's exact headers (less Host and Content-Length)."""
+    request = parse_wire(SHARED / "wire" / name)
+    return [(k, v) for k, v in request.headers if k.lower() not in ("host", "content-length")]
+
+
+def unreachable_cluster(tmp_path: Path, port: int) -> Dict[str, str]:
+    """Nothing listens on ``port``: every Kubernetes call fails in a way a retry could fix."""
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+              "clusters": [{"name": "c", "cluster": {
+                  "server": f"https://127.0.0.1:{port}", "insecure-skip-tls-verify": True}}],
+              "users": [{"name": "u", "user": {"token": "t"}}],
+              "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}
+    path = tmp_path / "unreachable.kubeconfig"
+    path.write_text(json.dumps(config))
+    return {"KUBECONFIG": str(path), "FALCO_RESPONDER_CLUSTER": "auto",
+            "FALCO_RESPONDER_KUBE_ATTEMPTS": "2", "FALCO_RESPONDER_KUBE_RETRY_BUDGET": "1",
+            "FALCO_RESPONDER_KUBE_TIMEOUT": "0.5"}
+
+
+def events_for(kube: Any, name: str) -> List[Any]:
+    found = kube.core.list_namespaced_event(kube.namespace,
+                                            field_selector=f"involvedObject.name={name}")
+    return [e for e in found.items if e.reason == "FalcoResponse"]
+
+
+def check_end_to_end(url: str, headers: Any, kube: Any, alert_time: Callable[[], str], *,
+                     cloudevent: bool = False, returns_decision: bool = True) -> Reply:
+    """A shell alert for the test's pod kills it and leaves an Event; the same alert for a
+    pod in kube-system leaves that pod alone. Returns the first reply."""
+    def body(namespace: str) -> bytes:
+        raw = wire_body_for(namespace, "alpine", alert_time())
+        return raw.rstrip(b"\n") if cloudevent else raw  # the CloudEvents output sends none
+
+    kube.create_standalone_pod("alpine")
+    first = post(url, headers, body(kube.namespace))
+    assert first.status == 200, first.body
+    if returns_decision:
+        actions = decision_of(first)["actions"]
+        assert [(a["action"], a["status"]) for a in actions] == [("terminate", "done")]
+    assert kube.read_pod("alpine") is None
+    assert events_for(kube, "alpine")
+
+    kube.ensure_service_account("default", "kube-system")
+    kube.create_standalone_pod("alpine", "kube-system")
+    try:
+        reply = post(url, headers, body("kube-system"))
+        assert reply.status == 200, reply.body
+        if returns_decision:
+            (action,) = decision_of(reply)["actions"]
+            assert (action["status"], action["reason"]) == (
+                "skipped", "namespace kube-system is protected")
+        assert kube.read_pod("alpine", "kube-system") is not None
+    finally:
+        kube.core.delete_namespaced_pod("alpine", "kube-system")
+    return first

@@ -22,9 +22,11 @@ from .contract import (
     Expectations,
     binary_event,
     check_contract,
+    check_end_to_end,
     post,
     shell_alert,
     wire_body_for,
+    wire_headers,
 )
 
 REQUIREMENTS = ["func-python>=0.8,<0.9", "kubernetes>=24", "PyYAML>=5.4", "setuptools>=61"]
@@ -124,26 +126,7 @@ def test_readiness_is_false_with_the_reason_on_an_invalid_policy(serve: Start,
 def test_end_to_end_a_shell_kills_the_pod_and_protected_pods_stay(
         serve: Start, kube: Kube, deployed_env: Dict[str, str],
         alert_time: Callable[[], str]) -> None:
-    kube.ensure_service_account("default", "kube-system")
-    kube.create_standalone_pod("alpine")
-    kube.create_standalone_pod("alpine-ks", "kube-system")
-    try:
-        server = serve(deployed_env)
-        wire = (Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "wire"
-                / "cloudevents_binary.http")
-        head = wire.read_bytes().split(b"\r\n\r\n", 1)[0].decode().split("\r\n")[1:]
-        headers = [tuple(x.strip() for x in line.split(":", 1)) for line in head]
-        reply = post(server.url + "/", headers,
-                     wire_body_for(kube.namespace, "alpine", alert_time()).rstrip(b"\n"))
-        assert reply.status == 200, reply.body
-        assert reply.json()["actions"][0]["status"] == "done"
-        assert kube.read_pod("alpine") is None
-        events = kube.core.list_namespaced_event(
-            kube.namespace, field_selector="involvedObject.name=alpine").items
-        assert [e.reason for e in events] == ["FalcoResponse"]
-        reply = post(server.url + "/", headers,
-                     wire_body_for("kube-system", "alpine-ks", alert_time()).rstrip(b"\n"))
-        assert reply.json()["actions"][0]["reason"] == "namespace kube-system is protected"
-        assert kube.read_pod("alpine-ks", "kube-system") is not None
-    finally:
-        kube.core.delete_namespaced_pod("alpine-ks", "kube-system")
+    server = serve(deployed_env)
+    reply = check_end_to_end(server.url + "/", wire_headers("cloudevents_binary.http"), kube,
+                             alert_time, cloudevent=True)
+    assert reply.headers["ce-type"] == "dev.falcoresponder.response.v1"

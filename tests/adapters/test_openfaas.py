@@ -19,10 +19,14 @@ import pytest
 import yaml
 
 from tests.adapters import contract
-from tests.adapters.contract import JSON, Expectations, post
+from tests.adapters.contract import (
+    JSON,
+    Expectations,
+    post,
+    unreachable_cluster,
+    wire_headers,
+)
 from tests.adapters.runtimes import REPO, Server, start, venv
-from tests.adapters.test_functions_framework import unreachable_cluster, wire_headers
-from tests.adapters.test_parliament import events_for
 from tests.testbed.kube import Kube
 
 ADAPTER = REPO / "adapters" / "openfaas"
@@ -149,24 +153,4 @@ def test_falcosidekick_openfaas_output_kills_the_pod_end_to_end(
         serve: Serve, kube: Kube, deployed_env: Dict[str, str],
         alert_time: Callable[[], str]) -> None:
     server = serve(deployed_env)
-    kube.create_standalone_pod("alpine")
-    reply = post(server.url, OPENFAAS_HEADERS,
-                 contract.wire_body_for(kube.namespace, "alpine", alert_time()))
-    assert reply.status == 200, (reply.body, server.log())
-    actions = reply.json()["actions"]
-    assert [(a["action"], a["status"]) for a in actions] == [("terminate", "done")], actions
-    assert kube.read_pod("alpine") is None
-    assert events_for(kube, "alpine")
-
-    kube.ensure_service_account("default", "kube-system")
-    kube.create_standalone_pod("alpine", "kube-system")
-    try:
-        reply = post(server.url, OPENFAAS_HEADERS,
-                     contract.wire_body_for("kube-system", "alpine", alert_time()))
-        assert reply.status == 200, reply.body
-        actions = reply.json()["actions"]
-        assert [a["status"] for a in actions] == ["skipped"], actions
-        assert "namespace kube-system is protected" in str(actions)
-        assert kube.read_pod("alpine", "kube-system") is not None
-    finally:
-        kube.core.delete_namespaced_pod("alpine", "kube-system")
+    contract.check_end_to_end(server.url, OPENFAAS_HEADERS, kube, alert_time)

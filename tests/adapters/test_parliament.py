@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
 
 from tests.adapters import contract
-from tests.adapters.contract import CLOUDEVENT, JSON, Expectations, post
+from tests.adapters.contract import (
+    CLOUDEVENT,
+    JSON,
+    Expectations,
+    post,
+    unreachable_cluster,
+    wire_headers,
+)
 from tests.adapters.runtimes import REPO, Server, start, venv
-from tests.adapters.test_functions_framework import unreachable_cluster
 from tests.function.wire import SHARED, parse_wire
 from tests.testbed.kube import Kube
 
@@ -35,12 +41,6 @@ Serve = Callable[..., Server]
 def requirements() -> List[str]:
     lines = (ADAPTER / "requirements.txt").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-
-
-def wire_headers(name: str) -> List[Tuple[str, str]]:
-    """A Falcosidekick request's exact headers (less Host and Content-Length)."""
-    request = parse_wire(SHARED / "wire" / name)
-    return [(k, v) for k, v in request.headers if k.lower() not in ("host", "content-length")]
 
 
 CE_HEADERS = wire_headers("cloudevents_binary.http")
@@ -114,37 +114,14 @@ def test_the_documented_build_context_runs_without_the_checkout(
     contract.would_terminate("default/alpine")(reply.json())
 
 
-def events_for(kube: Kube, name: str) -> List[object]:
-    found = kube.core.list_namespaced_event(kube.namespace,
-                                            field_selector=f"involvedObject.name={name}")
-    return [e for e in found.items if e.reason == "FalcoResponse"]
-
-
 @pytest.mark.cluster
 def test_falcosidekick_cloudevent_kills_the_pod_end_to_end(
         serve: Serve, kube: Kube, deployed_env: Dict[str, str],
         alert_time: Callable[[], str]) -> None:
     server = serve(deployed_env)
-    kube.create_standalone_pod("alpine")
-    body = contract.wire_body_for(kube.namespace, "alpine", alert_time()).rstrip(b"\n")
-    reply = post(server.url, CE_HEADERS, body)
-    assert reply.status == 200, server.log()
+    reply = contract.check_end_to_end(server.url, CE_HEADERS, kube, alert_time,
+                                      cloudevent=True)
     assert reply.headers["ce-type"] == "dev.falcoresponder.response.v1"
-    actions = reply.json()["actions"]
-    assert [(a["action"], a["status"]) for a in actions] == [("terminate", "done")], actions
-    assert kube.read_pod("alpine") is None
-    assert events_for(kube, "alpine")
-
-    kube.ensure_service_account("default", "kube-system")
-    kube.create_standalone_pod("alpine", "kube-system")
-    try:
-        body = contract.wire_body_for("kube-system", "alpine", alert_time()).rstrip(b"\n")
-        reply = post(server.url, CE_HEADERS, body)
-        assert reply.status == 200
-        assert [a["status"] for a in reply.json()["actions"]] == ["skipped"]
-        assert kube.read_pod("alpine", "kube-system") is not None
-    finally:
-        kube.core.delete_namespaced_pod("alpine", "kube-system")
 
 
 @pytest.mark.cluster
