@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.adapters_functions_framework import Contender, compare, report
+from bench.compare import Contender, compare, report
 from tests.adapters import runtimes
 from tests.adapters.test_parliament import ADAPTER, LAUNCH, requirements
 from tests.function.wire import SHARED, parse_wire

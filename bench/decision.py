@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import List
 
 from function import Engine, Settings
+from function.decision_log import DECISIONS
 from function.policy import parse_policy
 
 WIRE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "wire" / "webhook_post.http"
@@ -100,6 +101,7 @@ def main() -> int:
         try:
             samples = measure(engine, headers, body, 20000)
         finally:
+            DECISIONS.flush()
             sys.stderr.close()
             sys.stderr = stderr
         log.setLevel(logging.WARNING)

@@ -27,6 +27,7 @@ import yaml
 
 from function import Engine, Settings
 from function.cli import cluster_role
+from function.decision_log import DECISIONS
 from function.policy import parse_policy
 from tests.testbed.apiserver import start_apiserver
 from tests.testbed.kube import Kube
@@ -96,6 +97,7 @@ def storm(server: object, work: Path) -> int:
             responses: List = list(pool.map(lambda b: engine.handle_http(headers, b), stream))
         drained = time.perf_counter() - started
     finally:
+        DECISIONS.flush()
         sys.stderr.close()
         sys.stderr = stderr
     log_lines = sum(1 for line in log_path.read_text().splitlines() if line.startswith("{"))

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -20,6 +18,7 @@ from .actions import ActionContext
 from .alert import Alert
 from .auth import TokenCheck
 from .decision import Decision, Outcome, Status
+from .decision_log import DECISIONS
 from .errors import KubeError, ResponderError, TransientKubeError
 from .guards import Dedup, RateLimit, opted_out, pod_guard, protected_namespace, stale_target
 from .ingest import Inbound, check_size, from_cloudevent, from_http, from_payload
@@ -29,7 +28,6 @@ from .settings import Settings
 from .state import state_for
 
 log = logging.getLogger("function")
-_LOG_LOCK = threading.Lock()
 
 if TYPE_CHECKING:  # kubernetes is imported at connect time only: its import is large
     from .kube import Kube
@@ -309,13 +307,12 @@ class Engine:
     def _log(self, response: Response) -> None:
         """One JSON line per alert on stderr: the status and the whole decision (or error).
 
-        Written directly rather than through a logging handler: a LogRecord costs about as
-        much as the decision itself. The ``function`` logger's level still decides whether
-        the line is written (FALCO_RESPONDER_LOG_LEVEL).
+        Not through a logging handler: a LogRecord costs about as much as the decision
+        itself, and the line is written by the decision log's own thread. The
+        ``function`` logger's level still decides whether it is written.
         """
         level = logging.INFO if response.status < 500 else logging.WARNING
         if log.isEnabledFor(level):
             body = response.body_bytes().decode("utf-8")
             line = f'{{"status":{response.status},{body[1:]}\n'
-            with _LOG_LOCK:
-                sys.stderr.write(line)
+            DECISIONS.emit(line)

@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict
 import pytest
 
 from function import Engine
+from function.decision_log import DECISIONS
 
 from .wire import fixture_paths, parse_wire
 
@@ -211,8 +212,10 @@ def test_a_kubeless_style_decoded_payload(offline_engine: Make, shell_alert: Any
 def test_one_json_log_line_per_alert_without_the_token(
         offline_engine: Make, shell_alert: Any, caplog: Any, capsys: Any) -> None:
     caplog.set_level("INFO", logger="function")
+    DECISIONS.flush()  # lines of earlier tests, still queued
     capsys.readouterr()
     post(offline_engine(token=TOKEN), shell_alert, {**JSON, "X-Falco-Token": TOKEN})
+    DECISIONS.flush()
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1
     line = json.loads(lines[0])
@@ -227,6 +230,8 @@ def test_one_json_log_line_per_alert_without_the_token(
 def test_the_log_line_follows_the_log_level(offline_engine: Make, shell_alert: Any,
                                             caplog: Any, capsys: Any) -> None:
     caplog.set_level("WARNING", logger="function")
+    DECISIONS.flush()
     capsys.readouterr()
     post(offline_engine(), shell_alert)
+    DECISIONS.flush()
     assert capsys.readouterr().err == ""

@@ -1,0 +1,98 @@
+"""Our adapter against an empty function on the same runtime server, for every runtime.
+
+Each contender is started once for its cold start (best of 3: process start to the first
+alert answered), then served while the load runs in alternating rounds, so background load
+on the machine hits every contender alike. Loopback only, bounded request counts.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+from bench import load
+from tests.testbed import procs
+
+ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Contender:
+    label: str
+    argv: Sequence[str]  # "{port}" is replaced by the port, here and in env values
+    cwd: str
+    headers: Sequence[Tuple[str, str]]
+    body: bytes
+    env: Dict[str, str] = field(default_factory=dict)
+
+    def at(self, port: int) -> Tuple[List[str], Dict[str, str]]:
+        fill = str(port)
+        return ([a.replace("{port}", fill) for a in self.argv],
+                {k: v.replace("{port}", fill) for k, v in self.env.items()})
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    best: load.Load
+    cold: float
+
+
+def compare(contenders: Sequence[Contender], env: Dict[str, str],
+            requests: int = 3000) -> List[Row]:
+    colds: Dict[str, float] = {}
+    runs: Dict[str, List[load.Load]] = {}
+    servers = []
+    with tempfile.TemporaryDirectory(prefix="bench-adapters-") as tmp:
+        try:
+            for c in contenders:
+                times = []
+                for _ in range(3):
+                    port = procs.free_port()
+                    argv, extra = c.at(port)
+                    times.append(load.cold_start(argv, port, c.headers, c.body,
+                                                 env={**env, **extra}, cwd=c.cwd))
+                colds[c.label] = min(times)
+                port = procs.free_port()
+                argv, extra = c.at(port)
+                server = procs.start(c.label.replace(" ", "-"), argv,
+                                     Path(tmp) / f"{port}.log", {**env, **extra}, Path(c.cwd))
+                servers.append((c, port, server))
+                procs.wait_until(lambda p=port: _open(p), 60, f"{c.label} listening", server)
+            for _ in range(ROUNDS):
+                for c, port, _server in servers:
+                    result = load.run(port, c.headers, c.body, requests=requests)
+                    assert set(result.statuses) == {200}, (c.label, result.statuses)
+                    runs.setdefault(c.label, []).append(result)
+        finally:
+            for _c, _port, server in servers:
+                server.stop()
+    return [Row(label, max(done, key=lambda r: r.per_second), colds[label])
+            for label, done in runs.items()]
+
+
+def report(title: str, rows: Sequence[Row], pairs: Sequence[Tuple[str, str]],
+           python: str, requests: int = 3000) -> None:
+    by = {row.label: row for row in rows}
+    print(f"{title}; 4 keep-alive clients, {requests} requests, best of {ROUNDS} "
+          "alternating rounds")
+    print("| function | alerts/s | p50 (ms) | p99 (ms) | cold start (s) |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row.label} | {row.best.per_second:.0f} | {row.best.p50_ms:.2f} | "
+              f"{row.best.p99_ms:.2f} | {row.cold:.2f} |")
+    for ours, empty in pairs:
+        share = by[ours].best.per_second / by[empty].best.per_second
+        print(f"{ours}: throughput {share:.0%} of {empty} (target >= 80%) -> "
+              f"{'meets' if share >= 0.8 else 'MISSES'}; cold start "
+              f"+{by[ours].cold - by[empty].cold:.2f} s")
+    print(f"`import kubernetes` alone takes {load.import_seconds(python, 'kubernetes'):.2f} s "
+          "in this venv (paid before the first alert: at start, or when the module loads)")
+
+
+def _open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
