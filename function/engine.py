@@ -176,7 +176,9 @@ class Engine:
         elapsed = (time.perf_counter() - started) * 1000
         if holder:
             holder[0].duration_ms = elapsed
-            response.body["duration_ms"] = round(elapsed, 3)
+        response.body["duration_ms"] = round(elapsed, 3)
+        if "decision" in response.body:  # a 503's partial decision took that long too
+            response.body["decision"]["duration_ms"] = round(elapsed, 3)
         self._log(response)
         return response
 

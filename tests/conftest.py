@@ -34,6 +34,16 @@ from tests.testbed.receiver import Receiver
 from tests.testbed.sidekick import Sidekick, start_falcosidekick
 
 
+@pytest.fixture(autouse=True)
+def _decision_lines_stay_with_their_test() -> Iterator[None]:
+    """The decision log writes from its own thread: flush it before the test's output
+    capture ends, so no line lands in another test's capture or on the console."""
+    from function.decision_log import DECISIONS
+
+    yield
+    DECISIONS.flush()
+
+
 @pytest.fixture(scope="session")
 def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """One etcd + kube-apiserver for the whole session, with an admin login."""

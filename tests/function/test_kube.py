@@ -106,6 +106,7 @@ def test_an_unreachable_api_server_is_503_after_bounded_retries() -> None:
     assert response.body["decision"]["alert"]["target"] == "default/alpine"
     (failed,) = response.body["decision"]["actions"]  # which action the retry is for
     assert (failed["action"], failed["status"]) == ("terminate", "failed")
+    assert response.body["decision"]["duration_ms"] > 0
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
