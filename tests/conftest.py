@@ -34,10 +34,11 @@ from tests.testbed.receiver import Receiver
 from tests.testbed.sidekick import Sidekick, start_falcosidekick
 
 
-@pytest.fixture(autouse=True)
-def _decision_lines_stay_with_their_test() -> Iterator[None]:
-    """The decision log writes from its own thread: flush it before the test's output
-    capture ends, so no line lands in another test's capture or on the console."""
+# trylast: inside the capture plugin's own wrapper, so the flush is still captured.
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """The decision log writes from its own thread: flush it while the test's own output
+    is still being captured, so no line lands between phases, on the console."""
     from function.decision_log import DECISIONS
 
     yield
