@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 VENV38 := .venv38
 PORT ?= 8080
 
-.PHONY: run test lint typecheck unit test-py38 peers bench demo clean
+.PHONY: run test system-deps lint typecheck unit test-py38 peers bench demo clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ run: $(VENV)/.installed
 	$(PY) -m function serve --port $(PORT)
 
 ## test: lint, type-check, build the test bed's peers, run every test (also on Python 3.8)
-test: lint typecheck peers unit test-py38
+test: system-deps lint typecheck peers unit test-py38
+
+# iproute2 and openssl for the test bed (apt-get, as root); quick when already there.
+system-deps:
+	bash tests/testbed/install-system-deps.sh
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check function adapters tests bench scripts
@@ -36,7 +40,7 @@ typecheck: $(VENV)/.installed
 
 # etcd and kube-apiserver must build. Falcosidekick is attempted every time, loudly: the Go
 # module proxy refuses it here (403), and its tests then report xfail with that reason.
-peers: $(VENV)/.installed
+peers: $(VENV)/.installed system-deps
 	$(PY) -m tests.testbed.build etcd kube-apiserver
 	@$(PY) -m tests.testbed.build falcosidekick || echo "!! Falcosidekick NOT built (reason above): its tests will xfail with that reason; see issue 2"
 
