@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, Iterator, List
 
 import pytest
 
+from tests.adapters.runtimes import Server
 from tests.testbed.kube import Kube
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,3 +31,12 @@ def alert_time() -> Callable[[], str]:
     def now() -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime(time.time() + 1))
     return now
+
+
+@pytest.fixture
+def servers() -> Iterator[List[Server]]:
+    """Runtime servers a test started: every one is stopped when the test ends."""
+    started: List[Server] = []
+    yield started
+    for server in started:
+        server.stop()

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from tests.testbed import procs
 from tests.testbed.peers import cache_root
@@ -35,6 +35,12 @@ def interpreter(version: str) -> str:
         raise RuntimeError(f"Python {version} is needed for this runtime and was not found "
                            f"(looked under {PYENV} and on PATH)")
     return found
+
+
+def requirements(adapter: Path) -> List[str]:
+    """The requirement lines of an adapter's requirements.txt."""
+    lines = (adapter / "requirements.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def venv(name: str, python: str, requirements: Sequence[str]) -> Path:

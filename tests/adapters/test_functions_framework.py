@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import pytest
 
@@ -19,6 +19,7 @@ from tests.adapters.contract import (
     wire_headers,
 )
 from tests.adapters.runtimes import REPO, Server, start, venv
+from tests.adapters.runtimes import requirements as runtime_requirements
 from tests.testbed.kube import Kube
 
 ADAPTER = REPO / "adapters" / "functions_framework"
@@ -39,8 +40,7 @@ Serve = Callable[..., Server]
 
 
 def requirements() -> List[str]:
-    lines = (ADAPTER / "requirements.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return runtime_requirements(ADAPTER)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +49,8 @@ def python() -> Path:
 
 
 @pytest.fixture
-def serve(python: Path, free_port: Callable[..., int], tmp_path: Path) -> Iterator[Serve]:
-    servers: List[Server] = []
-
+def serve(python: Path, free_port: Callable[..., int], tmp_path: Path,
+          servers: List[Server]) -> Serve:
     def make(target: str, env: Optional[Dict[str, str]] = None) -> Server:
         port = free_port()
         signature = "cloudevent" if target == "cloud_event" else "http"
@@ -62,9 +61,7 @@ def serve(python: Path, free_port: Callable[..., int], tmp_path: Path) -> Iterat
         servers.append(server)
         return server
 
-    yield make
-    for server in servers:
-        server.stop()
+    return make
 
 
 def test_cloud_event_target_contract(serve: Serve) -> None:

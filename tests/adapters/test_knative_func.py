@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List
+from typing import Callable, Dict, List
 
 import pytest
 
@@ -53,9 +53,8 @@ def knative_venv() -> Path:
 
 
 @pytest.fixture
-def serve(knative_venv: Path, tmp_path: Path, free_port: Callable[[], int]
-          ) -> Iterator[Start]:
-    servers: List[runtimes.Server] = []
+def serve(knative_venv: Path, tmp_path: Path, free_port: Callable[[], int],
+          servers: List[runtimes.Server]) -> Start:
 
     def start(env: Dict[str, str]) -> runtimes.Server:
         port = free_port()
@@ -70,9 +69,7 @@ def serve(knative_venv: Path, tmp_path: Path, free_port: Callable[[], int]
         servers.append(server)
         return server
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 def test_the_contract(serve: Start) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import pytest
 
@@ -21,6 +21,7 @@ from tests.adapters.contract import (
     wire_headers,
 )
 from tests.adapters.runtimes import REPO, Server, start, venv
+from tests.adapters.runtimes import requirements as runtime_requirements
 from tests.testbed.kube import Kube
 
 ADAPTER = REPO / "adapters" / "kubeless"
@@ -41,8 +42,7 @@ Serve = Callable[..., Server]
 
 
 def requirements() -> List[str]:
-    lines = (ADAPTER / "requirements.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return runtime_requirements(ADAPTER)
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +61,7 @@ def function_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def serve(python: Path, function_dir: Path, free_port: Callable[..., int],
-          tmp_path: Path) -> Iterator[Serve]:
-    servers: List[Server] = []
-
+          tmp_path: Path, servers: List[Server]) -> Serve:
     def make(env: Optional[Dict[str, str]] = None, module: str = "handler",
              folder: Optional[Path] = None, timeout: str = "180") -> Server:
         port = free_port()
@@ -84,9 +82,7 @@ def serve(python: Path, function_dir: Path, free_port: Callable[..., int],
         servers.append(server)
         return server
 
-    yield make
-    for server in servers:
-        server.stop()
+    return make
 
 
 def test_contract(serve: Serve) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 import yaml
@@ -27,6 +27,7 @@ from tests.adapters.contract import (
     wire_headers,
 )
 from tests.adapters.runtimes import REPO, Server, start, venv
+from tests.adapters.runtimes import requirements as runtime_requirements
 from tests.testbed.kube import Kube
 
 ADAPTER = REPO / "adapters" / "openfaas"
@@ -42,8 +43,7 @@ Serve = Callable[..., Server]
 
 
 def requirements() -> List[str]:
-    lines = (ADAPTER / "requirements.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return runtime_requirements(ADAPTER)
 
 
 def image_layout(root: Path) -> Path:
@@ -82,9 +82,7 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def serve(python: Path, app_dir: Path, free_port: Callable[..., int],
-          tmp_path: Path) -> Iterator[Serve]:
-    servers: List[Server] = []
-
+          tmp_path: Path, servers: List[Server]) -> Serve:
     def make(env: Optional[Dict[str, str]] = None) -> Server:
         port = free_port()
         # The image runs `python index.py` in /home/app with nothing else on the path.
@@ -94,9 +92,7 @@ def serve(python: Path, app_dir: Path, free_port: Callable[..., int],
         servers.append(server)
         return server
 
-    yield make
-    for server in servers:
-        server.stop()
+    return make
 
 
 def secret(tmp_path: Path, value: str) -> Dict[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import pytest
 
@@ -20,6 +20,7 @@ from tests.adapters.contract import (
     wire_headers,
 )
 from tests.adapters.runtimes import REPO, Server, start, venv
+from tests.adapters.runtimes import requirements as runtime_requirements
 from tests.function.wire import SHARED, parse_wire
 from tests.testbed.kube import Kube
 
@@ -39,8 +40,7 @@ Serve = Callable[..., Server]
 
 
 def requirements() -> List[str]:
-    lines = (ADAPTER / "requirements.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return runtime_requirements(ADAPTER)
 
 
 CE_HEADERS = wire_headers("cloudevents_binary.http")
@@ -52,9 +52,8 @@ def python() -> Path:
 
 
 @pytest.fixture
-def serve(python: Path, free_port: Callable[..., int], tmp_path: Path) -> Iterator[Serve]:
-    servers: List[Server] = []
-
+def serve(python: Path, free_port: Callable[..., int], tmp_path: Path,
+          servers: List[Server]) -> Serve:
     def make(env: Optional[Dict[str, str]] = None, function_dir: Path = ADAPTER) -> Server:
         port = free_port()
         argv = [str(python), "-c", LAUNCH, str(port), "."]
@@ -63,9 +62,7 @@ def serve(python: Path, free_port: Callable[..., int], tmp_path: Path) -> Iterat
         servers.append(server)
         return server
 
-    yield make
-    for server in servers:
-        server.stop()
+    return make
 
 
 def test_contract(serve: Serve) -> None:
