@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from .actions import ActionContext
+from .actions.record import event_key, event_message
 from .alert import Alert
 from .auth import TokenCheck
 from .decision import Decision, Outcome, Status
@@ -292,8 +293,6 @@ class Engine:
                 self.rate.give_back(slot)
 
     def _record(self, ctx: ActionContext, action: str, what: str) -> str:
-        from .actions.record import event_key, event_message
-
         try:
             ctx.api().create_event(ctx.target.namespace, {"name": ctx.target.pod,
                                                           "uid": ctx.uid},

@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Mapping, Optional, Tuple
 
-from .alert import Alert, Target
+from .alert import Alert, Target, parse_time
+from .errors import InvalidAlert
 from .policy import Guards
 from .state import MemoryState, State
 
@@ -58,9 +59,6 @@ def stale_target(guards: Guards, pod: Mapping[str, Any], alert: Alert) -> Option
     """A pod that is not the one the alert saw: another UID, or created after the alert."""
     if not guards.stale_target:
         return None
-    from .alert import parse_time
-    from .errors import InvalidAlert
-
     metadata = pod.get("metadata", {})
     target = alert.target
     if target is not None and target.uid:

@@ -17,9 +17,10 @@ from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 import yaml
 
 from .actions import BASE_RBAC, REGISTRY, ActionDefinition, RbacRule
+from .actions.base import check_key
 from .alert import Priority
 from .errors import InvalidAlert, PolicyError
-from .matching import FieldTest, Match, NameSet, PriorityTest, normalise_source
+from .matching import FieldTest, Match, NameSet, PriorityTest, as_text, normalise_source
 
 DEFAULT_PROTECTED = (
     "kube-system", "kube-public", "kube-node-lease", "falco", "knative-serving",
@@ -226,8 +227,6 @@ class _Loader:
             if key in doc:
                 values[key] = self.typed(doc[key], bool, f"{where}.{key}", "true or false")
         if "opt_out_key" in doc:
-            from .actions.base import check_key
-
             key = self.typed(doc["opt_out_key"], str, f"{where}.opt_out_key", "a label key")
             try:
                 values["opt_out_key"] = check_key(key)
@@ -381,8 +380,6 @@ class _Loader:
         return FieldTest(name, op, text)
 
     def scalar(self, value: Any, where: str) -> str:
-        from .matching import as_text
-
         if isinstance(value, (dict, list)) or value is None:
             raise self.fail(where, f"expected a string, number or boolean, got {_kind(value)}")
         return as_text(value) or ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Tuple
 
+from ..alert import invalid_name_reason
 from ..decision import Status
 from ..errors import Conflict
 from .base import ActionContext, ActionDefinition, RbacRule, check_key, param
@@ -18,8 +19,6 @@ _NAME_MAX = 253
 
 
 def _policy_name(value: str) -> str:
-    from ..alert import invalid_name_reason
-
     if invalid_name_reason("default", value) or len(value) > _NAME_MAX:
         raise ValueError(f"{value!r} is not a valid NetworkPolicy name")
     return value
