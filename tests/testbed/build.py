@@ -1,6 +1,8 @@
 """Build the peer binaries once per pinned version: ``python -m tests.testbed.build [NAME...]``.
 
-Each binary lands in ``~/.cache/falco-responder/peers/<name>-<version>/<name>``. A build
+Each peer's binaries land in ``~/.cache/falco-responder/peers/<name>-<version>/``; a peer
+built from an upstream release is first unpacked from ``../shared/peers/`` (or fetched from
+upstream) into ``.../peers/sources/``. A build
 goes to a temporary sibling folder that is renamed into place only when it succeeded, so an
 interrupted build is never reused. A cold kube-apiserver build takes many minutes on two
 cores, so progress is printed every 30 seconds. Anything missing (Go itself, a module the
@@ -14,6 +16,7 @@ import argparse
 import collections
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -24,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Deque, Iterator, List, Optional, Sequence
 
-from tests.testbed.peers import BUILD_ORDER, PEERS, Peer
+from tests.testbed.peers import PEERS, TEST_PEERS, Peer
 
 HEARTBEAT_SECONDS = 30.0
 TAIL_LINES = 60
@@ -122,55 +125,128 @@ def build_lock(peer: Peer) -> Iterator[None]:
         yield
 
 
-def build(peer: Peer, go: str, verbose: bool) -> float:
+def _run(args: Sequence[str], cwd: Path, what: str, log_file: Path) -> None:
+    """A short non-Go command (tar, git); raise BuildError with its output on failure."""
+    with open(log_file, "a", encoding="utf-8") as sink:
+        sink.write(f"$ {' '.join(args)}  (in {cwd})\n")
+        result = subprocess.run(list(args), cwd=str(cwd), capture_output=True, text=True,
+                                errors="replace", check=False)
+        sink.write(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise BuildError(f"{what} failed with exit code {result.returncode}: "
+                         f"{(result.stderr or result.stdout).strip()[-2000:]}")
+
+
+def fetch_source(peer: Peer, log_file: Path) -> Path:
+    """Unpack the peer's source once: the archive beside the checkout, else upstream.
+
+    Returns the tree. Like the binaries, it is unpacked into a temporary sibling and renamed
+    into place when complete, so an interrupted unpack is never used.
+    """
+    source = peer.source
+    assert source is not None
+    final = peer.source_cache
+    if (final / ".complete").is_file():
+        return final / "tree"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(final, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{final.name}.tmp-", dir=final.parent))
+    try:
+        if source.archive_path.is_file():
+            log(f"{peer.name}: unpacking {source.archive_path}")
+            unpacked = staging / "unpacked"
+            unpacked.mkdir()
+            _run(["tar", "-xzf", str(source.archive_path), "-C", str(unpacked)], staging,
+                 f"unpacking {source.archive_path}", log_file)
+            (top,) = list(unpacked.iterdir())  # git archive --prefix: one top folder
+            top.rename(staging / "tree")
+            unpacked.rmdir()
+        else:
+            git = shutil.which("git")
+            if git is None:
+                raise BuildError(f"{source.archive_path} is absent and git is not installed "
+                                 f"to fetch {source.repository} {source.tag}")
+            log(f"{peer.name}: {source.archive_path} absent; fetching {source.repository} "
+                f"{source.tag} ({source.commit[:12]})")
+            tree = staging / "tree"
+            tree.mkdir()
+            for args in (["init", "-q"],
+                         ["fetch", "-q", "--depth", "1", source.repository, source.commit],
+                         ["checkout", "-q", "FETCH_HEAD"]):
+                _run([git, *args], tree, f"git {args[0]} ({source.repository})", log_file)
+        (staging / ".complete").write_text(source.commit + "\n", encoding="utf-8")
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final / "tree"
+
+
+def _go_build(peer: Peer, go: str, workdir: Path, out: Path, log_file: Path,
+              verbose: bool) -> None:
+    """One ``go build`` for every binary of the peer (they share most packages)."""
+    jobs = str(os.cpu_count() or 2)
+    ldflags = " ".join(("-s", "-w", *peer.ldflags))
+    flags = ["-v", "-p", jobs, "-trimpath", "-buildvcs=false", f"-ldflags={ldflags}"]
+    if peer.vendored:
+        flags.append("-mod=vendor")
+    names = [name for name, _ in peer.binaries]
+    packages = [package for _, package in peer.binaries]
+    # With several packages go names each binary after its folder: check they agree.
+    if len(packages) > 1 and any(Path(p).name != n for n, p in peer.binaries):
+        raise BuildError(f"{peer.name}: binary names {names} must match package folders")
+    target = str(out / names[0]) if len(packages) == 1 else f"{out}/"
+    run_go([go, "build", *flags, "-o", target, *packages], workdir,
+           f"go build {peer.name} {peer.version} ({', '.join(names)})", log_file, verbose)
+
+
+def _module_dir(go: str, module: str, workdir: Path) -> Path:
+    """Where a module's files are: ``module@version`` is downloaded on its own; a bare
+    module path is the version the build in ``workdir`` used."""
+    args = ([go, "mod", "download", "-json", module] if "@" in module
+            else [go, "list", "-m", "-f", "{{.Dir}}", module])
+    found = subprocess.run(args, cwd=str(workdir), capture_output=True, text=True, check=False)
+    if found.returncode != 0:
+        raise BuildError(f"{' '.join(args[1:])} failed: {(found.stderr or found.stdout).strip()}")
+    return Path(json.loads(found.stdout)["Dir"] if "@" in module else found.stdout.strip())
+
+
+def _copy_module_files(peer: Peer, go: str, workdir: Path, out: Path) -> None:
+    for module, relative in peer.module_files:
+        source = _module_dir(go, module, workdir) / relative
+        if not source.is_file():
+            raise BuildError(f"{peer.name}: {relative} is not in {module} ({source})")
+        (out / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, out / relative)
+
+
+def build(peer: Peer, go: Optional[str], verbose: bool) -> float:
     """Build ``peer`` into its cache folder (call under ``build_lock``); returns seconds."""
+    started = time.monotonic()
     final_dir = peer.install_dir
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
     for stale in final_dir.parent.glob(f"{final_dir.name}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{final_dir.name}.tmp-", dir=final_dir.parent))
     log_file = staging / "build.log"
-    started = time.monotonic()
     try:
-        workdir = peer.wrapper_dir
-        if not (workdir / "go.mod").is_file():
-            raise BuildError(f"wrapper module {workdir}/go.mod is missing")
-        if peer.resolve_at_build:
-            # The version cannot be pinned in go.mod ahead of time: resolve it in a copy of
-            # the wrapper so the repository's files stay untouched.
-            copy = staging / "module"
-            shutil.copytree(workdir, copy)
-            workdir = copy
-            run_go(
-                [go, "get", f"{peer.module}@{peer.module_query}"],
-                workdir,
-                f"go get {peer.module}@{peer.module_query} (obtaining {peer.name})",
-                log_file,
-                verbose,
-            )
+        if peer.source is not None:
+            workdir = fetch_source(peer, log_file)
+        elif peer.binaries:
+            workdir = peer.wrapper_dir
+            if not (workdir / "go.mod").is_file():
+                raise BuildError(f"wrapper module {workdir}/go.mod is missing")
         else:
-            # Only the release's own module: a quick, clear answer when the proxy refuses
-            # it; go build fetches the packages it needs from the rest of the graph.
-            run_go(
-                [go, "mod", "download", "-x", peer.module] if verbose
-                else [go, "mod", "download", peer.module],
-                workdir,
-                f"go mod download {peer.module} (obtaining {peer.name} {peer.version})",
-                log_file,
-                verbose,
-            )
-        jobs = str(os.cpu_count() or 2)
-        ldflags = " ".join(("-s", *peer.ldflags))
-        run_go(
-            [go, "build", "-v", "-p", jobs, "-trimpath", f"-ldflags={ldflags}",
-             "-o", str(staging / peer.name), peer.package],
-            workdir,
-            f"go build {peer.name} {peer.version}",
-            log_file,
-            verbose,
-        )
-        if peer.resolve_at_build:
-            shutil.rmtree(staging / "module", ignore_errors=True)
-        os.replace(staging, final_dir)
+            workdir = staging
+        if peer.binaries or peer.module_files:
+            assert go is not None
+            if peer.binaries:
+                _go_build(peer, go, workdir, staging, log_file, verbose)
+            _copy_module_files(peer, go, workdir, staging)
+            shutil.rmtree(final_dir, ignore_errors=True)
+            os.replace(staging, final_dir)
+        else:
+            shutil.rmtree(staging)
         final_dir.with_name(f"{final_dir.name}.failed-build.log").unlink(missing_ok=True)
     except BaseException:
         if log_file.is_file():
@@ -180,47 +256,64 @@ def build(peer: Peer, go: str, verbose: bool) -> float:
     return time.monotonic() - started
 
 
+def _location(peer: Peer) -> Path:
+    return peer.install_dir if peer.binaries or peer.module_files else peer.source_cache
+
+
+def _describe(peer: Peer) -> str:
+    origin = (f"{peer.source.archive_path.name} or {peer.source.repository} {peer.source.tag}"
+              if peer.source is not None else
+              f"wrapper module {peer.wrapper_dir}" if peer.binaries else "the Go module proxy")
+    what = ", ".join(name for name, _ in peer.binaries) or ", ".join(
+        f"{module}: {path}" for module, path in peer.module_files) or "files only"
+    return f"{what} from {origin}"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*",
-                        help=f"peers to build (default: {' '.join(BUILD_ORDER)})")
+                        help=f"peers to build (default, what the tests need: "
+                             f"{' '.join(TEST_PEERS)}; known: {' '.join(PEERS)})")
     parser.add_argument("-v", "--verbose", action="store_true", help="echo every line go prints")
     options = parser.parse_args(argv)
-    names = options.names or list(BUILD_ORDER)
+    names = options.names or list(TEST_PEERS)
     unknown = [name for name in names if name not in PEERS]
     if unknown:
-        parser.error(f"unknown peer(s) {', '.join(unknown)}; known: {', '.join(BUILD_ORDER)}")
+        parser.error(f"unknown peer(s) {', '.join(unknown)}; known: {', '.join(PEERS)}")
 
     failures: List[str] = []
     go: Optional[str] = None
-    for name in names:
+    all_started = time.monotonic()
+    for number, name in enumerate(names, 1):
         peer = PEERS[name]
-        if os.access(peer.binary_path, os.X_OK):
-            log(f"{name} {peer.version}: reusing {peer.binary_path}")
+        step = f"[{number}/{len(names)}] {name} {peer.version}"
+        if peer.built():
+            log(f"{step}: reusing {_location(peer)}")
             continue
         try:
-            if go is None:
+            if go is None and (peer.binaries or peer.module_files):
                 go = find_go()
                 version = subprocess.run(
                     [go, "version"], capture_output=True, text=True, check=False
                 ).stdout.strip()
                 log(f"using {version} ({go})")
             with build_lock(peer):
-                if os.access(peer.binary_path, os.X_OK):
-                    log(f"{name} {peer.version}: built meanwhile, reusing {peer.binary_path}")
+                if peer.built():
+                    log(f"{step}: built meanwhile, reusing {peer.install_dir}")
                     continue
-                log(f"{name} {peer.version}: building {peer.package} from {peer.wrapper_dir}")
+                log(f"{step}: building {_describe(peer)}")
                 seconds = build(peer, go, options.verbose)
-            log(f"{name} {peer.version}: built in {_format_elapsed(seconds)} -> {peer.binary_path}")
+            log(f"{step}: built in {_format_elapsed(seconds)} "
+                f"(all so far: {_format_elapsed(time.monotonic() - all_started)})")
         except BuildError as error:
-            log(f"ERROR: {name} {peer.version}: {error}")
+            log(f"ERROR: {step}: {error}")
             failures.append(name)
 
-    log("binaries:")
+    log("peers:")
     for name in names:
         peer = PEERS[name]
-        state = "ok" if os.access(peer.binary_path, os.X_OK) else "MISSING"
-        log(f"  {name:<15} {peer.version:<8} {state:<8} {peer.binary_path}")
+        state = "ok" if peer.built() else "MISSING"
+        log(f"  {name:<31} {peer.version:<8} {state:<8} {_location(peer)}")
     if failures:
         log(f"FAILED: {', '.join(failures)} could not be built (reasons above)")
         return 1
