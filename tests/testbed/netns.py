@@ -1,30 +1,48 @@
-"""Network namespaces in which a peer resolves cluster DNS names to this test's receiver.
+"""Network namespaces standing in for a cluster's pod network and its DNS.
 
-Falcosidekick's Kubeless and OpenFaaS outputs call hard-coded names
-(``FN.NS.svc.cluster.local:PORT``, ``gateway.openfaas:8080``). A namespace made here gets a
-veth pair to the test's own namespace, addresses in a private /30, and an
-``/etc/netns/NAME/hosts`` that maps those names to the host-side address, which
-``ip netns exec`` bind-mounts over ``/etc/hosts`` for the program it runs. Nothing outside
-the two ends of that veth pair is ever addressed. Needs root (CI and developers run as root).
+Peers call each other by cluster DNS names (``broker-ingress.knative-eventing.svc.cluster.local``,
+``FN.NS.svc.cluster.local:8080``, ``gateway.openfaas:8080``) and several insist on fixed
+ports (8080, 8008, 80). A :class:`Network` gives each such peer a *host*: a namespace of its
+own, with one veth into a bridge that lives in a further namespace, an address from
+``10.244.0.0/16`` (a pod's own IP, for a pod's host), and an ``/etc/netns/<host>/hosts``
+that ``ip netns exec`` mounts over ``/etc/hosts`` and that maps every name registered on the
+network to its host's address.
+
+The machine's own namespace gets no address and no interface: everything non-loopback lives
+inside namespaces made here. The test process reaches into a host with :meth:`Host.entered`
+(sockets made inside it belong to that namespace), and a host reaches a loopback port of the
+machine (the kube-apiserver) through :meth:`Host.reach_loopback`: a ``socat`` pair joined by
+a Unix socket, which no network namespace separates. Needs root, ``ip`` and ``socat``.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import ipaddress
 import os
 import shutil
+import socket
 import subprocess
+import tempfile
 import threading
+import time
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
+
+from tests.testbed import procs
 
 NETNS_ETC = Path("/etc/netns")
-#: Addresses come from this private block, one /30 per namespace (host .1, namespace .2).
-ADDRESS_POOL = ipaddress.IPv4Network("10.213.0.0/16")
+NETNS_RUN = Path("/var/run/netns")
+#: Every network uses the same block, kwok's pod CIDR, so a pod's host can take the pod's IP;
+#: networks are isolated from each other and from the machine. Hosts that are not pods take
+#: addresses from the top of the block down, away from those kwok hands out.
+ADDRESSES = ipaddress.IPv4Network("10.244.0.0/16")
 NAME_PREFIX = "falco-rt-"
+_CLONE_NEWNET = 0x40000000
 
-_created: List[NetNamespace] = []
+_networks: List[Network] = []
 _lock = threading.Lock()
 _counter = [0]
 
@@ -33,105 +51,204 @@ class NetnsError(RuntimeError):
     """A namespace could not be made; the message has the failing command's output."""
 
 
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise NetnsError(f"the {name} command is missing; run tests/testbed/install-system-deps.sh")
+    return path
+
+
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    ip = shutil.which("ip")
-    if ip is None:
-        raise NetnsError("the ip command is missing; run tests/testbed/install-system-deps.sh")
-    result = subprocess.run([ip, *args], capture_output=True, text=True, check=False)
+    result = subprocess.run([_tool("ip"), *args], capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise NetnsError(f"ip {' '.join(args)} failed ({result.returncode}): "
                          f"{result.stderr.strip()}")
     return result
 
 
-def _used_networks() -> List[ipaddress.IPv4Network]:
-    output = _ip("-4", "-o", "addr", "show").stdout
-    networks = []
-    for line in output.splitlines():
-        fields = line.split()
-        if "inet" in fields:
-            networks.append(
-                ipaddress.IPv4Interface(fields[fields.index("inet") + 1]).network
-            )
-    return networks
-
-
-def _free_subnet() -> ipaddress.IPv4Network:
-    used = _used_networks()
-    start = (os.getpid() * 7) % 16384
-    subnets = list(ADDRESS_POOL.subnets(new_prefix=30))
-    for offset in range(len(subnets)):
-        subnet = subnets[(start + offset) % len(subnets)]
-        if not any(subnet.overlaps(other) for other in used):
-            return subnet
-    raise NetnsError(f"no free /30 left in {ADDRESS_POOL}")
-
-
-class NetNamespace:
-    """A network namespace ``name`` joined to ours: ``host_ip`` is our end of the veth pair
-    (where receivers listen), ``ns_ip`` the namespace's end (where its servers listen)."""
-
-    def __init__(self, name: str, host_ip: str, ns_ip: str, host_link: str) -> None:
-        self.name = name
-        self.host_ip = host_ip
-        self.ns_ip = ns_ip
-        self.host_link = host_link
-        self.etc_dir = NETNS_ETC / name
-
-    def exec_argv(self, argv: Sequence[str]) -> List[str]:
-        """``argv`` run inside the namespace, with its own /etc/hosts."""
-        ip = shutil.which("ip") or "ip"
-        return [ip, "netns", "exec", self.name, *argv]
-
-    def set_hosts(self, names: Iterable[str], address: Optional[str] = None) -> None:
-        """Map ``names`` to ``address`` (default ``host_ip``) in the namespace's /etc/hosts."""
-        target = address or self.host_ip
-        lines = ["127.0.0.1 localhost", f"{self.ns_ip} {self.name}"]
-        lines += [f"{target} {name}" for name in names]
-        self.etc_dir.mkdir(parents=True, exist_ok=True)
-        (self.etc_dir / "hosts").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    def delete(self) -> None:
-        """Remove the namespace (its veth pair goes with it) and its /etc/netns folder."""
-        _ip("netns", "delete", self.name, check=False)
-        _ip("link", "delete", self.host_link, check=False)
-        shutil.rmtree(self.etc_dir, ignore_errors=True)
-        with _lock:
-            if self in _created:
-                _created.remove(self)
-
-
-def create_netns(hosts: Iterable[str] = ()) -> NetNamespace:
-    """Make a namespace whose /etc/hosts maps ``hosts`` to our end of its veth pair.
-
-    Processes run in it (``exec_argv``) must be stopped before ``delete()``.
-    """
-    remove_stale()
+def _new_name() -> str:
     with _lock:
         _counter[0] += 1
-        number = _counter[0]
-    name = f"{NAME_PREFIX}{os.getpid()}-{number}"
-    tag = f"{os.getpid() % 100000:05d}{number % 100:02d}"
-    host_link, ns_link = f"frh{tag}", f"frn{tag}"
-    subnet = _free_subnet()
-    host_ip, ns_ip = (str(address) for address in list(subnet.hosts())[:2])
-    netns = NetNamespace(name, host_ip, ns_ip, host_link)
+        return f"{NAME_PREFIX}{os.getpid()}-{_counter[0]}"
+
+
+def _setns(fd: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, _CLONE_NEWNET) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"setns: {os.strerror(error)}")
+
+
+class Host:
+    """One namespace on a network: ``ip`` is its address; programs run in it with
+    ``exec_argv`` see the network's names in their ``/etc/hosts``."""
+
+    def __init__(self, network: Network, name: str, label: str, ip: str) -> None:
+        self.network = network
+        self.name = name
+        self.label = label
+        self.ip = ip
+        self.etc_dir = NETNS_ETC / name
+        self._relays: Dict[str, procs.Process] = {}
+
+    def exec_argv(self, argv: Sequence[str]) -> List[str]:
+        """``argv`` run inside the namespace, with the network's /etc/hosts."""
+        return [_tool("ip"), "netns", "exec", self.name, *argv]
+
+    @contextlib.contextmanager
+    def entered(self) -> Iterator[None]:
+        """Sockets this thread makes meanwhile are made inside the namespace (and stay
+        there): for connecting to a server in it, or listening in it."""
+        with open("/proc/thread-self/ns/net", "rb") as own, \
+                open(NETNS_RUN / self.name, "rb") as target:
+            _setns(target.fileno())
+            try:
+                yield
+            finally:
+                _setns(own.fileno())
+
+    def connectable(self, port: int, address: str = "127.0.0.1") -> bool:
+        """Whether something in the namespace accepts connections on ``address:port``."""
+        with self.entered(), socket.socket() as sock:
+            sock.settimeout(1.0)
+            return sock.connect_ex((address, port)) == 0
+
+    def reach_loopback(self, port: int, timeout: float = 10.0) -> None:
+        """Make the machine's ``127.0.0.1:port`` answer at ``127.0.0.1:port`` in here too,
+        so a kubeconfig naming ``https://127.0.0.1:port`` works unchanged inside."""
+        if f"loopback:{port}" in self._relays:
+            return
+        unix = self.network.loopback_socket(port)
+        relay = procs.start(
+            f"relay-{self.label}-{port}",
+            self.exec_argv([_tool("socat"), f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr",
+                            f"UNIX-CONNECT:{unix}"]),
+            self.network.workdir / f"relay-{self.label}-{port}.log",
+        )
+        self._relays[f"loopback:{port}"] = relay
+        procs.wait_until(lambda: self.connectable(port), timeout,
+                         f"127.0.0.1:{port} reachable in {self.label}", relay, interval=0.05)
+
+    def forward(self, port: int, to_port: int, timeout: float = 10.0) -> None:
+        """Accept on ``port`` of this host and pass each connection to ``to_port`` on its
+        address: a Service's port mapped to its target port, as kube-proxy would."""
+        relay = procs.start(
+            f"forward-{self.label}-{port}",
+            self.exec_argv([_tool("socat"), f"TCP-LISTEN:{port},fork,reuseaddr",
+                            f"TCP:{self.ip}:{to_port}"]),
+            self.network.workdir / f"forward-{self.label}-{port}.log",
+        )
+        self._relays[f"forward:{port}"] = relay
+        procs.wait_until(lambda: self.connectable(port, self.ip), timeout,
+                         f"{self.label}:{port} forwarding", relay, interval=0.05)
+
+    def write_hosts(self, names: Dict[str, str]) -> None:
+        lines = ["127.0.0.1 localhost", f"{self.ip} {self.label}"]
+        lines += [f"{address} {name}" for name, address in sorted(names.items())]
+        self.etc_dir.mkdir(parents=True, exist_ok=True)
+        # Rewritten in place: ``ip netns exec`` bind-mounted this very file.
+        with open(self.etc_dir / "hosts", "w", encoding="utf-8") as hosts:
+            hosts.write("\n".join(lines) + "\n")
+
+    def stop_relays(self) -> None:
+        for relay in self._relays.values():
+            relay.stop(timeout=2.0)
+        self._relays.clear()
+
+
+class Network:
+    """A bridge in a namespace of its own, and the hosts joined to it."""
+
+    def __init__(self, bridge_ns: str, workdir: Path) -> None:
+        self.bridge_ns = bridge_ns
+        self.workdir = workdir
+        self.hosts: List[Host] = []
+        self.names: Dict[str, str] = {}
+        self._loopback: Dict[int, procs.Process] = {}
+        self._free = (ADDRESSES.broadcast_address - n for n in range(1, 1 << 15))
+        self._lock = threading.Lock()
+
+    def host(self, label: str, names: Iterable[str] = (), ip: Optional[str] = None) -> Host:
+        """A new namespace on this network; ``names`` resolve to its address everywhere.
+        ``ip``: a pod's IP (from kwok), else the next free one from the top of the block."""
+        with self._lock:
+            number = len(self.hosts)
+            address = ip or str(next(self._free))
+            if ipaddress.IPv4Address(address) not in ADDRESSES:
+                raise NetnsError(f"{address} is outside the network's {ADDRESSES}")
+            if any(h.ip == address for h in self.hosts):
+                raise NetnsError(f"{address} is already taken on this network")
+            host = Host(self, _new_name(), label, address)
+            self.hosts.append(host)
+        _ip("netns", "add", host.name)
+        link = f"v{number}"
+        _ip("-n", self.bridge_ns, "link", "add", link, "type", "veth",
+            "peer", "name", "eth0", "netns", host.name)
+        _ip("-n", self.bridge_ns, "link", "set", link, "master", "br0", "up")
+        _ip("-n", host.name, "addr", "add", f"{host.ip}/{ADDRESSES.prefixlen}", "dev", "eth0")
+        _ip("-n", host.name, "link", "set", "eth0", "up")
+        _ip("-n", host.name, "link", "set", "lo", "up")
+        self.add_names(host.ip, names)
+        return host
+
+    def add_names(self, address: str, names: Iterable[str]) -> None:
+        """Resolve ``names`` to ``address`` in every host (hosts made later included)."""
+        with self._lock:
+            self.names.update({name: address for name in names})
+            for host in self.hosts:
+                host.write_hosts(self.names)
+
+    def loopback_socket(self, port: int) -> Path:
+        """A Unix socket that leads to the machine's ``127.0.0.1:port`` (started once)."""
+        path = self.workdir / f"loopback-{port}.sock"
+        if port not in self._loopback:
+            self._loopback[port] = procs.start(
+                f"relay-loopback-{port}",
+                [_tool("socat"), f"UNIX-LISTEN:{path},fork,mode=600", f"TCP:127.0.0.1:{port}"],
+                self.workdir / f"relay-loopback-{port}.log",
+            )
+            procs.wait_until(path.exists, 10.0, f"relay socket for port {port}",
+                             self._loopback[port], interval=0.02)
+        return path
+
+    def delete(self) -> None:
+        """Stop the relays and remove every namespace (stop the hosts' programs first)."""
+        for host in self.hosts:
+            host.stop_relays()
+            _ip("netns", "delete", host.name, check=False)
+            shutil.rmtree(host.etc_dir, ignore_errors=True)
+        for relay in self._loopback.values():
+            relay.stop(timeout=2.0)
+        _ip("netns", "delete", self.bridge_ns, check=False)
+        with _lock:
+            if self in _networks:
+                _networks.remove(self)
+
+
+def create_network(workdir: Optional[Path] = None) -> Network:
+    """A new, empty network: its bridge namespace and nothing else."""
+    remove_stale()
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="falco-rt-net-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    network = Network(_new_name(), workdir)
     with _lock:
-        _created.append(netns)
+        _networks.append(network)
     try:
-        _ip("netns", "add", name)
-        _ip("link", "add", host_link, "type", "veth", "peer", "name", ns_link)
-        _ip("link", "set", ns_link, "netns", name)
-        _ip("addr", "add", f"{host_ip}/30", "dev", host_link)
-        _ip("link", "set", host_link, "up")
-        _ip("-n", name, "addr", "add", f"{ns_ip}/30", "dev", ns_link)
-        _ip("-n", name, "link", "set", ns_link, "up")
-        _ip("-n", name, "link", "set", "lo", "up")
-        netns.set_hosts(hosts)
+        _ip("netns", "add", network.bridge_ns)
+        _ip("-n", network.bridge_ns, "link", "add", "br0", "type", "bridge")
+        _ip("-n", network.bridge_ns, "link", "set", "br0", "up")
     except BaseException:
-        netns.delete()
+        network.delete()
         raise
-    return netns
+    return network
+
+
+def wait_connectable(host: Host, port: int, timeout: float, what: str,
+                     process: Optional[procs.Process] = None) -> None:
+    """Wait until ``host.ip:port`` accepts connections (a server inside has started)."""
+    procs.wait_until(lambda: host.connectable(port, host.ip), timeout, what, process,
+                     interval=0.05)
 
 
 def remove_stale() -> None:
@@ -149,8 +266,11 @@ def remove_stale() -> None:
 
 @atexit.register
 def delete_all() -> None:
-    """Delete every namespace this process made that a finalizer did not."""
+    """Delete every network this process made that a finalizer did not."""
     with _lock:
-        left = list(_created)
-    for netns in left:
-        netns.delete()
+        left = list(_networks)
+    for network in left:
+        network.delete()
+    # Give the kernel a moment to tear the veths down before the next session counts them.
+    if left:
+        time.sleep(0.1)

@@ -54,13 +54,13 @@ class Process:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def log_tail(self, lines: int = 40) -> str:
-        """The last lines the process wrote, to put in a failure message."""
+    def log_tail(self, lines: int = 40, width: int = 400) -> str:
+        """The last lines the process wrote (each cut to ``width``), for a failure message."""
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         except OSError as error:
             return f"(no log: {error})"
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(line[:width] for line in text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 10.0) -> None:
         stop(self.popen, timeout)

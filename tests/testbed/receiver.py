@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from tests.testbed.netns import Host
+
 
 @dataclass(frozen=True)
 class Request:
@@ -67,19 +69,26 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class Receiver:
-    """An HTTP server on ``host:port`` (port 0: any free one) in a background thread.
+    """An HTTP server on ``host:port`` (port 0: any free one) in a background thread;
+    with ``netns`` (a network host) it listens inside it, by default on its address.
 
     ``url`` is its base URL; ``requests`` every request so far; ``wait_for(n)`` blocks until
     ``n`` have arrived. Answers every request with ``status`` and ``response_body``.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, status: int = 200,
-                 response_body: bytes = b"{}") -> None:
+                 response_body: bytes = b"{}", netns: Optional[Host] = None) -> None:
         self.status = status
         self.response_body = response_body
         self.requests: List[Request] = []
         self.condition = threading.Condition()
-        self._server = _Server((host, port), _Handler)
+        if netns is not None:
+            host = netns.ip if host == "127.0.0.1" else host
+            # The listening socket is made inside the namespace and stays there.
+            with netns.entered():
+                self._server = _Server((host, port), _Handler)
+        else:
+            self._server = _Server((host, port), _Handler)
         self._server.owner = self
         self.host = host
         self.port = int(self._server.server_address[1])

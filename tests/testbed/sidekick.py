@@ -9,30 +9,37 @@ Falcosidekick's own keys, e.g. ``{"webhook": {"address": url, "customheaders": {
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, ContextManager, Mapping, Optional, Union
 
 from tests.testbed import peers, procs
-from tests.testbed.netns import NetNamespace
+from tests.testbed.netns import Host
 
 
 class Sidekick:
-    """A running Falcosidekick: ``url`` is where it listens (``POST /`` takes alerts)."""
+    """A running Falcosidekick: ``url`` is where it listens (``POST /`` takes alerts),
+    inside ``host`` when it runs on a test network."""
 
-    def __init__(self, process: procs.Process, url: str, config_path: Path) -> None:
+    def __init__(self, process: procs.Process, url: str, config_path: Path,
+                 host: Optional[Host] = None) -> None:
         self.process = process
         self.url = url
         self.config_path = config_path
+        self.host = host
 
-    def _post(self, path: str, body: bytes) -> int:
+    def _inside(self) -> ContextManager[None]:
+        return self.host.entered() if self.host is not None else contextlib.nullcontext()
+
+    def _post(self, path: str, body: bytes, timeout: float = 30.0) -> int:
         request = urllib.request.Request(
             f"{self.url}{path}", data=body, method="POST",
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with self._inside(), urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status)
 
     def post_test(self) -> int:
@@ -46,7 +53,7 @@ class Sidekick:
 
     def ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/ping", timeout=2) as response:
+            with self._inside(), urllib.request.urlopen(f"{self.url}/ping", timeout=2) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -61,26 +68,26 @@ class Sidekick:
 def start_falcosidekick(
     workdir: Path,
     config: Mapping[str, Any],
-    netns: Optional[NetNamespace] = None,
+    host: Optional[Host] = None,
     timeout: float = 30.0,
 ) -> Sidekick:
     """Start Falcosidekick with ``config`` and wait until ``GET /ping`` answers.
 
-    With ``netns`` it runs inside that namespace (so its /etc/hosts applies) and listens on
-    the namespace's address; otherwise on 127.0.0.1. A free port is chosen in both cases.
+    On a ``host`` it runs inside that namespace (so the network's cluster names resolve)
+    and listens on its address, on Falcosidekick's own port 2801; otherwise on a free
+    loopback port.
     """
     binary = peers.binary("falcosidekick")
     workdir.mkdir(parents=True, exist_ok=True)
-    host = netns.ns_ip if netns is not None else "127.0.0.1"
-    port = procs.free_port()  # free here; a fresh namespace has no listeners at all
-    full = {"listenaddress": host, "listenport": port, "debug": True, **config}
+    address, port = (host.ip, 2801) if host is not None else ("127.0.0.1", procs.free_port())
+    full = {"listenaddress": address, "listenport": port, "debug": True, **config}
     config_path = workdir / "falcosidekick.yaml"
     config_path.write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
     argv = [str(binary), "-c", str(config_path)]
-    if netns is not None:
-        argv = netns.exec_argv(argv)
+    if host is not None:
+        argv = host.exec_argv(argv)
     process = procs.start("falcosidekick", argv, workdir / "falcosidekick.log", cwd=workdir)
-    sidekick = Sidekick(process, f"http://{host}:{port}", config_path)
+    sidekick = Sidekick(process, f"http://{address}:{port}", config_path, host)
     try:
         procs.wait_until(sidekick.ready, timeout, "Falcosidekick answering /ping", process)
     except BaseException:

@@ -1,18 +1,18 @@
-"""Acceptance tests of the test bed (issue 2): the real Falcosidekick reaches a local function
-through its webhook, CloudEvents, Kubeless and OpenFaaS outputs."""
+"""The real Falcosidekick reaches a function through its webhook, CloudEvents, Kubeless and
+OpenFaaS outputs, the last two by the cluster names they hard-code."""
 
 from __future__ import annotations
 
 import json
 from typing import Callable
 
-from tests.testbed.netns import NetNamespace
+from tests.testbed.netns import Network
 from tests.testbed.receiver import Receiver
 from tests.testbed.sidekick import Sidekick
 
 MakeReceiver = Callable[..., Receiver]
 MakeSidekick = Callable[..., Sidekick]
-MakeNetns = Callable[..., NetNamespace]
+MakeNetwork = Callable[[], Network]
 
 
 def test_webhook_output_carries_payload_and_custom_header(
@@ -55,39 +55,39 @@ def test_cloudevents_output_is_binary_mode(
 
 
 def test_kubeless_output_reaches_function_through_cluster_dns_name(
-    falcosidekick: MakeSidekick, receiver: MakeReceiver, netns: MakeNetns
+    falcosidekick: MakeSidekick, receiver: MakeReceiver, network: MakeNetwork
 ) -> None:
-    namespace = netns(hosts=["responder.falco.svc.cluster.local"])
-    function = receiver(namespace.host_ip)
+    net = network()
+    function = receiver(netns=net.host("function", ["responder.falco.svc.cluster.local"]),
+                        port=8080)
     sidekick = falcosidekick(
-        {"kubeless": {"function": "responder", "namespace": "falco", "port": function.port}},
-        netns=namespace,
+        {"kubeless": {"function": "responder", "namespace": "falco", "port": 8080}},
+        host=net.host("falcosidekick"),
     )
 
     assert sidekick.post_test() == 200
 
     (request,) = function.wait_for(1)
     assert (request.method, request.path) == ("POST", "/")
-    assert request.header("Host") == f"responder.falco.svc.cluster.local:{function.port}"
+    assert request.header("Host") == "responder.falco.svc.cluster.local:8080"
     assert request.header("event-type") == "falco"
     assert request.header("event-namespace") == "falco"
     assert json.loads(request.body)["rule"] == "Test rule"
 
 
 def test_openfaas_output_reaches_function_through_gateway_name(
-    falcosidekick: MakeSidekick, receiver: MakeReceiver, netns: MakeNetns
+    falcosidekick: MakeSidekick, receiver: MakeReceiver, network: MakeNetwork
 ) -> None:
-    namespace = netns(hosts=["gateway.openfaas"])
-    gateway = receiver(namespace.host_ip)
+    net = network()
+    gateway = receiver(netns=net.host("gateway", ["gateway.openfaas"]), port=8080)
     sidekick = falcosidekick(
-        {"openfaas": {"functionname": "responder", "functionnamespace": "openfaas-fn",
-                      "gatewayport": gateway.port}},
-        netns=namespace,
+        {"openfaas": {"functionname": "responder", "functionnamespace": "openfaas-fn"}},
+        host=net.host("falcosidekick"),
     )
 
     assert sidekick.post_test() == 200
 
     (request,) = gateway.wait_for(1)
     assert (request.method, request.path) == ("POST", "/function/responder.openfaas-fn")
-    assert request.header("Host") == f"gateway.openfaas:{gateway.port}"
+    assert request.header("Host") == "gateway.openfaas:8080"
     assert json.loads(request.body)["rule"] == "Test rule"
