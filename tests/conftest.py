@@ -1,19 +1,24 @@
-"""Fixtures of the test bed: the real kube-apiserver (+ etcd) and Falcosidekick.
+"""Fixtures of the test bed: the real kube-apiserver (+ etcd), a cluster whose controllers
+act, Knative Eventing's Broker, Falcosidekick, and the network that joins them.
 
 Binaries come from ``python -m tests.testbed.build``; a fixture whose binary is missing fails
 (never skips) with that command in its message. Fixtures:
 
-- ``apiserver`` (session): a started ``tests.testbed.apiserver.ApiServer`` with ``.kubeconfig``,
-  ``.host``, ``.ca_file``, ``.api_client`` (admin), ``.new_client(kubeconfig)``.
-- ``kube`` (function): a ``tests.testbed.kube.Kube`` bound to a fresh namespace
-  (``kube.namespace``) with factories for namespaces, ServiceAccounts, roles, bindings,
-  pods of each kind, manifests, and ``token_kubeconfig(account)`` (TokenRequest).
+- ``apiserver`` (session): a bare ``tests.testbed.apiserver.ApiServer`` (no controllers) with
+  ``.kubeconfig``, ``.host``, ``.ca_file``, ``.api_client`` (admin), ``.new_client(kubeconfig)``.
+- ``kube`` (function): a ``tests.testbed.kube.Kube`` on the bare API server, bound to a fresh
+  namespace (``kube.namespace``) with factories for namespaces, ServiceAccounts, roles,
+  bindings, pods of each kind, manifests, and ``token_kubeconfig(account)`` (TokenRequest).
+- ``cluster`` (session): a ``tests.testbed.cluster.Cluster``: its own API server plus
+  kube-controller-manager, kube-scheduler and kwok, so pods run and come back.
+- ``cluster_kube`` (function): a ``Kube`` on that cluster, bound to a fresh namespace.
+- ``network`` (function): factory ``network() -> Network`` of test networks (hosts in
+  namespaces of their own, with cluster DNS names); ``session_network`` (session): one.
+- ``eventing`` (session): ``tests.testbed.knative_eventing.Eventing`` running on ``cluster``.
 - ``free_port`` (function): the ``free_port(host="127.0.0.1") -> int`` helper.
-- ``receiver`` (function): factory ``receiver(host="127.0.0.1", port=0, status=200) ->
-  Receiver`` of local HTTP receivers recording every request.
-- ``netns`` (function): factory ``netns(hosts=[...]) -> NetNamespace`` of network namespaces
-  joined to this one by a veth pair, with an ``/etc/hosts`` of their own.
-- ``falcosidekick`` (function): factory ``falcosidekick(config, netns=None) -> Sidekick``
+- ``receiver`` (function): factory ``receiver(host="127.0.0.1", port=0, status=200,
+  netns=None) -> Receiver`` of HTTP receivers recording every request.
+- ``falcosidekick`` (function): factory ``falcosidekick(config, host=None) -> Sidekick``
   that starts Falcosidekick with a config dict and returns it (``.url``).
 
 Everything started is stopped by the fixture's finalizer, and at the latest at exit.
@@ -28,8 +33,10 @@ import pytest
 
 from tests.testbed import peers, procs
 from tests.testbed.apiserver import ApiServer, start_apiserver
+from tests.testbed.cluster import Cluster, start_cluster
+from tests.testbed.knative_eventing import Eventing, start_eventing
 from tests.testbed.kube import Kube
-from tests.testbed.netns import NetNamespace, create_netns
+from tests.testbed.netns import Host, Network, create_network
 from tests.testbed.receiver import Receiver
 from tests.testbed.sidekick import Sidekick, start_falcosidekick
 
@@ -73,8 +80,9 @@ def free_port() -> Callable[..., int]:
 
 @pytest.fixture
 def receiver() -> Iterator[Callable[..., Receiver]]:
-    """``receiver(host="127.0.0.1", port=0, status=200, response_body=b"{}")``: a local HTTP
-    server recording every request (``.url``, ``.requests``, ``.wait_for(n)``)."""
+    """``receiver(host="127.0.0.1", port=0, status=200, response_body=b"{}", netns=None)``:
+    an HTTP server recording every request (``.url``, ``.requests``, ``.wait_for(n)``),
+    inside a network host when ``netns`` is one."""
     started: List[Receiver] = []
 
     def make(*args: Any, **kwargs: Any) -> Receiver:
@@ -88,40 +96,71 @@ def receiver() -> Iterator[Callable[..., Receiver]]:
 
 
 @pytest.fixture
-def netns() -> Iterator[Callable[..., NetNamespace]]:
-    """``netns(hosts=["fn.ns.svc.cluster.local", ...])``: a network namespace whose
-    /etc/hosts maps ``hosts`` to ``.host_ip``, our end of its veth pair (bind receivers
-    there); its own end is ``.ns_ip``."""
-    made: List[NetNamespace] = []
+def network(tmp_path: Path) -> Iterator[Callable[[], Network]]:
+    """``network()``: a test network; ``.host(label, names=[...])`` adds a namespace whose
+    address every host resolves ``names`` to (bind receivers there with ``netns=host``)."""
+    made: List[Network] = []
 
-    def make(hosts: Any = ()) -> NetNamespace:
-        namespace = create_netns(hosts)
-        made.append(namespace)
-        return namespace
+    def make() -> Network:
+        made.append(create_network(tmp_path / f"network-{len(made)}"))
+        return made[-1]
 
     yield make
-    for namespace in made:
-        namespace.delete()
+    for net in made:
+        net.delete()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One cluster whose controllers act, for the whole session (kwok must not restart)."""
+    running = start_cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def cluster_kube(cluster: Cluster, tmp_path: Path) -> Kube:
+    """Object factories on the cluster, bound to a namespace made for this test."""
+    helper = Kube(cluster.apiserver, tmp_path)
+    helper.namespace = helper.create_namespace()
+    return helper
+
+
+@pytest.fixture(scope="session")
+def session_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    """The network Knative Eventing's pods live on, with the function and peers that use it."""
+    net = create_network(tmp_path_factory.mktemp("network"))
+    try:
+        yield net
+    finally:
+        net.delete()
+
+
+@pytest.fixture(scope="session")
+def eventing(cluster: Cluster, session_network: Network,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Eventing]:
+    """Knative Eventing's channel-based Broker running on ``cluster``."""
+    running = start_eventing(tmp_path_factory.mktemp("eventing"), cluster, session_network)
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture
 def falcosidekick(tmp_path: Path) -> Iterator[Callable[..., Sidekick]]:
-    """``falcosidekick(config, netns=None)``: start the real Falcosidekick with ``config``
-    (its own YAML keys as a dict, e.g. ``{"webhook": {"address": url}}``) and return it
-    once ``/ping`` answers (``.url``, ``.post_test()``, ``.post_alert(alert)``)."""
+    """``falcosidekick(config, host=None)``: start the real Falcosidekick with ``config``
+    (its own YAML keys as a dict, e.g. ``{"webhook": {"address": url}}``), on a network
+    ``host`` when given, and return it once ``/ping`` answers (``.url``, ``.post_test()``,
+    ``.post_alert(alert)``)."""
     started: List[Sidekick] = []
-    try:
-        peers.binary("falcosidekick")
-    except peers.PeerNotBuilt as missing:
-        # The Go module proxy answers 403 "not available" for Falcosidekick on this
-        # workplace (issue 2). Say so in every run's summary; any other reason fails.
-        if "403 Forbidden" in str(missing) and "not available" in str(missing):
-            pytest.xfail(f"Falcosidekick cannot be built here: {missing}")
-        raise
+    peers.binary("falcosidekick")  # missing: fail now, naming the build command
 
-    def make(config: Dict[str, Any], netns: Optional[NetNamespace] = None) -> Sidekick:
+    def make(config: Dict[str, Any], host: Optional[Host] = None) -> Sidekick:
         workdir = tmp_path / f"falcosidekick-{len(started)}"
-        sidekick = start_falcosidekick(workdir, config, netns)
+        sidekick = start_falcosidekick(workdir, config, host)
         started.append(sidekick)
         return sidekick
 

@@ -197,14 +197,17 @@ class Kube:
         With ``namespace`` namespaced objects are put there; subjects of bindings are not
         rewritten. Returns the applied objects as dicts.
         """
+        text = Path(source).read_text(encoding="utf-8")
+        return self.apply_objects([d for d in yaml.safe_load_all(text) if d], namespace)
+
+    def apply_objects(self, documents: Iterable[Dict[str, Any]],
+                      namespace: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Server-side apply each object, in order (see ``apply_manifest``)."""
         from kubernetes.dynamic import DynamicClient
 
         dynamic = DynamicClient(self.api_client)  # type: ignore[no-untyped-call]
-        text = Path(source).read_text(encoding="utf-8")
         applied: List[Dict[str, Any]] = []
-        for doc in yaml.safe_load_all(text):
-            if not doc:
-                continue
+        for doc in documents:
             resource = dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
             ns = None
             if resource.namespaced:
@@ -315,6 +318,19 @@ class Kube:
         replicaset = self.set_replicaset_status(rs_name, ns, replicas)
         deployment = self.set_deployment_status(name, ns, replicas)
         return PodFamily(pod, [replicaset, deployment])
+
+    def create_deployment(self, name: str, namespace: Optional[str] = None,
+                          replicas: int = 1, image: str = DEFAULT_IMAGE) -> client.V1Deployment:
+        """A Deployment as a user creates it: on a cluster whose controllers act, its
+        ReplicaSet and pods come from them (``pods.wait_running(..., f"app={name}")``)."""
+        labels = {"app": name}
+        return self.apps.create_namespaced_deployment(self._ns(namespace), client.V1Deployment(
+            metadata=client.V1ObjectMeta(name=name, labels=labels),
+            spec=client.V1DeploymentSpec(
+                replicas=replicas, selector=client.V1LabelSelector(match_labels=labels),
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels=labels),
+                    spec=self._template_spec(image, None)))))
 
     def set_deployment_status(self, name: str, namespace: Optional[str] = None,
                               replicas: int = 1, ready: Optional[int] = None,
