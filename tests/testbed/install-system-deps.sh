@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test bed needs; run as root before `make test`.
 #
-#   iproute2  - `ip netns` / veth pairs for the Kubeless and OpenFaaS tests
+#   iproute2  - `ip netns`, bridges and veth pairs: the test network (tests/testbed/netns.py)
+#   socat     - relays joining a host of the test network to the machine's loopback
 #   openssl   - certificates for the throw-away kube-apiserver
 #
-# etcd, kube-apiserver and Falcosidekick are not apt packages here: they are built from the
-# Go module proxy by `python -m tests.testbed.build` (Debian 12's etcd 3.4 is too old).
+# The peers (etcd, Kubernetes, kwok, Falcosidekick, Knative Eventing, ...) are not apt
+# packages here: `python -m tests.testbed.build` builds them with Go (Debian 12's etcd 3.4
+# is too old).
 # Idempotent, and quick when everything is present. Fails loudly on any error.
 set -euo pipefail
 
-packages=(iproute2 openssl)
+packages=(iproute2 socat openssl)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -29,7 +31,7 @@ if ((${#missing[@]})); then
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-for command in ip openssl; do
+for command in ip socat openssl; do
     if ! command -v "$command" >/dev/null; then
         echo "install-system-deps: '$command' is still missing after installing ${packages[*]}" >&2
         exit 1
