@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 from kubernetes import client
@@ -165,10 +165,7 @@ def start_eventing(workdir: Path, cluster: Cluster, network: Network,
     api = cluster.apiserver.api_client
     kube = Kube(cluster.apiserver, workdir, namespace=SYSTEM_NAMESPACE)
     objects = release_objects(tree)
-    kube.apply_objects([o for o in objects if o["kind"] != "Deployment"])
-    _wait_established(api, [o["metadata"]["name"] for o in objects
-                            if o["kind"] == "CustomResourceDefinition"])
-    kube.apply_objects([o for o in objects if o["kind"] == "Deployment"])
+    kube.apply_objects(objects)
     eventing = Eventing(cluster, network, kube)
     apps = client.AppsV1Api(api)
     port = int(cluster.apiserver.host.rsplit(":", 1)[1])
@@ -187,17 +184,3 @@ def start_eventing(workdir: Path, cluster: Cluster, network: Network,
         eventing.stop()
         raise
     return eventing
-
-
-def _wait_established(api: Any, names: Iterable[str], timeout: float = 30.0) -> None:
-    extensions = client.ApiextensionsV1Api(api)
-    deadline = time.monotonic() + timeout
-    for name in names:
-        while True:
-            crd = extensions.read_custom_resource_definition(name)
-            if any(c.type == "Established" and c.status == "True"
-                   for c in (crd.status.conditions or ())):
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"CRD {name} not Established within {timeout:.0f}s")
-            time.sleep(0.05)

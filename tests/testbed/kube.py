@@ -8,6 +8,7 @@ directly, through the same API and subresources the controllers use.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
@@ -202,13 +203,21 @@ class Kube:
 
     def apply_objects(self, documents: Iterable[Dict[str, Any]],
                       namespace: Optional[str] = None) -> List[Dict[str, Any]]:
-        """Server-side apply each object, in order (see ``apply_manifest``)."""
+        """Server-side apply each object, in order (see ``apply_manifest``); a CRD is waited
+        on until Established, so objects of its kind can follow it."""
         from kubernetes.dynamic import DynamicClient
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         dynamic = DynamicClient(self.api_client)  # type: ignore[no-untyped-call]
         applied: List[Dict[str, Any]] = []
         for doc in documents:
-            resource = dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+            try:
+                resource = dynamic.resources.get(api_version=doc["apiVersion"],
+                                                 kind=doc["kind"])
+            except ResourceNotFoundError:  # a kind whose CRD came after discovery ran
+                dynamic.resources.invalidate_cache()
+                resource = dynamic.resources.get(api_version=doc["apiVersion"],
+                                                 kind=doc["kind"])
             ns = None
             if resource.namespaced:
                 ns = namespace or doc["metadata"].get("namespace") or self.namespace
@@ -218,7 +227,19 @@ class Kube:
                 field_manager="testbed", force_conflicts=True,
             )
             applied.append(result.to_dict())
+            if doc["kind"] == "CustomResourceDefinition":
+                self.wait_established(doc["metadata"]["name"])
         return applied
+
+    def wait_established(self, crd: str, timeout: float = 30.0) -> None:
+        """Wait until the CRD's kind is served."""
+        extensions = client.ApiextensionsV1Api(self.api_client)
+        deadline = time.monotonic() + timeout
+        while not any(c.type == "Established" and c.status == "True" for c in
+                      extensions.read_custom_resource_definition(crd).status.conditions or ()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CRD {crd} not Established within {timeout:.0f}s")
+            time.sleep(0.05)
 
     # -- pods of each kind -----------------------------------------------------------------
 

@@ -92,8 +92,13 @@ class Host:
         self._relays: Dict[str, procs.Process] = {}
 
     def exec_argv(self, argv: Sequence[str]) -> List[str]:
-        """``argv`` run inside the namespace, with the network's /etc/hosts."""
-        return [_tool("ip"), "netns", "exec", self.name, *argv]
+        """``argv`` run inside the namespace, with the network's /etc/hosts.
+
+        Go programs resolve through libc there: Go's own resolver caches /etc/hosts for up
+        to 5 s, so a name registered meanwhile (a Broker's channel, a new subscriber) would
+        fail to resolve for that long, where cluster DNS would answer at once.
+        """
+        return [_tool("ip"), "netns", "exec", self.name, "env", "GODEBUG=netdns=cgo", *argv]
 
     @contextlib.contextmanager
     def entered(self) -> Iterator[None]:
@@ -128,6 +133,13 @@ class Host:
         self._relays[f"loopback:{port}"] = relay
         procs.wait_until(lambda: self.connectable(port), timeout,
                          f"127.0.0.1:{port} reachable in {self.label}", relay, interval=0.05)
+
+    def stop_reaching(self, port: int) -> None:
+        """Undo ``reach_loopback(port)``: the machine's port is unreachable from here again
+        (a network partition between this host and, say, the kube-apiserver)."""
+        relay = self._relays.pop(f"loopback:{port}", None)
+        if relay is not None:
+            relay.stop(timeout=2.0)
 
     def forward(self, port: int, to_port: int, timeout: float = 10.0) -> None:
         """Accept on ``port`` of this host and pass each connection to ``to_port`` on its
