@@ -1,123 +1,215 @@
-"""`make demo`: the blog demo, locally, with real components.
+"""`make demo`: the blog, for real, on this machine.
 
-Starts etcd + kube-apiserver, applies deploy/rbac, creates pod default/alpine, serves the
-function (as deploy/rbac's ServiceAccount), then sends a "Terminal shell in container"
-alert for that pod through Falcosidekick's webhook output, and shows the pod gone, the
-decision and the Event. Where Falcosidekick could not be built (the Go module proxy refuses
-it on some machines), the demo says so and sends the exact request Falcosidekick's webhook
-output sends (../shared/fixtures/wire/webhook_post.http) instead.
+A Falco "Terminal shell in container" alert for the pod of Deployment ``alpine`` goes to
+the real Falcosidekick, whose cloudevents output posts it to a real Knative Broker (as
+deploy/falcosidekick/values-knative.yaml says); deploy/'s Trigger delivers it to the
+function, built and served as Knative func does, which deletes the pod; the Deployment's
+controllers bring a new pod up. Each hop is printed as it is seen, then the Event. Nothing
+is replayed: if a component cannot start, the demo stops, saying which and why.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import sys
 import tempfile
+import threading
 import time
-import urllib.request
 from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Tuple
 
-from tests.adapters.contract import post
-from tests.function.wire import SHARED, parse_wire
-from tests.testbed import peers, procs
-from tests.testbed.apiserver import start_apiserver
+from kubernetes import watch
+
+from tests.e2e import system
+from tests.testbed import procs
+from tests.testbed.cluster import Cluster, start_cluster
+from tests.testbed.knative_eventing import Eventing, start_eventing
 from tests.testbed.kube import Kube
+from tests.testbed.netns import Network, create_network
+from tests.testbed.pods import wait_running
+from tests.testbed.sidekick import Sidekick, start_falcosidekick
 
-REPO = Path(__file__).resolve().parents[1]
+Hop = Tuple[float, str]
+#: Falcosidekick accepted, Trigger delivered, decision, pod deleted, Broker answered,
+#: replacement pod Running.
+HOPS = 6
+
+
+class CannotRun(RuntimeError):
+    """A component of the demo did not start; the message says which and why."""
 
 
 def say(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
+def starting(component: str, start: Callable[[], Any]) -> Any:
+    try:
+        return start()
+    except Exception as error:  # any failure to start is the demo's answer: say it
+        raise CannotRun(f"{component} did not start: {error}") from error
+
+
+def follow(path: Path, stop: threading.Event) -> Iterator[str]:
+    """Lines appended to ``path`` from now on, until ``stop`` is set."""
+    with open(path, encoding="utf-8", errors="replace") as stream:
+        stream.seek(0, 2)
+        while not stop.is_set():
+            line = stream.readline()
+            if line:
+                yield line.rstrip("\n")
+            else:
+                time.sleep(0.01)
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="demo-") as tmp:
         work = Path(tmp)
-        say("starting etcd + kube-apiserver (the test bed)")
-        server = start_apiserver(work / "apiserver")
+        network: Optional[Network] = None
+        cluster: Optional[Cluster] = None
+        eventing: Optional[Eventing] = None
         try:
-            return demo(server, work)
+            say("starting the cluster: etcd, kube-apiserver, kube-controller-manager, "
+                "kube-scheduler, kwok (one simulated node)")
+            cluster = starting("the cluster", lambda: start_cluster(work / "cluster"))
+            print(f"ready in {cluster.ready_seconds:.1f} s")
+            network = create_network(work / "network")
+            say("starting Knative Eventing 1.22 (channel-based Broker, InMemoryChannel) from "
+                "its release config")
+            eventing = starting("Knative Eventing", lambda: start_eventing(
+                work / "eventing", cluster, network))  # type: ignore[arg-type]
+            return demo(cluster, eventing, network, work)
+        except CannotRun as error:
+            print(f"\nthe demo cannot run: {error}", file=sys.stderr)
+            return 1
         finally:
+            if eventing is not None:
+                eventing.stop()
             procs.stop_all()
-            server.stop()
+            if network is not None:
+                network.delete()
+            if cluster is not None:
+                cluster.stop()
 
 
-def demo(server: object, work: Path) -> int:
-    kube = Kube(server, work)  # type: ignore[arg-type]
-    kube.ensure_service_account("default", "default")
-    for manifest in sorted((REPO / "deploy" / "rbac").glob("*.yaml")):
-        kube.apply_manifest(manifest)
-    kubeconfig = kube.token_kubeconfig("falco-responder", "falco-responder")
-    say("kubectl run alpine --image=alpine -- sleep infinity")
-    kube.create_standalone_pod("alpine", "default")
-    print("pod/alpine created:", kube.read_pod("alpine", "default") is not None)
+def demo(cluster: Cluster, eventing: Eventing, network: Network, work: Path) -> int:
+    say("deploying falco-responder as the README says: deploy/rbac, the policy, the token "
+        "Secret, Broker 'default', the function built and served as `func deploy` does")
+    responder = starting("the function", lambda: system.deploy_responder(
+        cluster, eventing, network, work / "responder"))
+    say("kubectl apply -f deploy/knative/trigger.yaml")
+    trigger = starting("the Trigger", lambda: eventing.wait_ready(
+        "triggers", system.NAMESPACE,
+        responder.kube.apply_objects([system.shipped_trigger_manifest()])[0]["metadata"]["name"]))
+    print(f"trigger/{trigger['metadata']['name']} Ready, subscriber "
+          f"{trigger['status']['subscriberUri']}")
+    # The filter logs each delivery at debug level: how the demo sees the Trigger's hop.
+    eventing.set_log_level("mt_broker_filter", "debug")
 
-    port = procs.free_port()
-    say(f"serving the function on 127.0.0.1:{port} as ServiceAccount "
-        "falco-responder/falco-responder (deploy/rbac)")
-    function = procs.start(
-        "function", [sys.executable, "-m", "function", "serve", "--port", str(port)],
-        work / "function.log",
-        procs.env_with({"KUBECONFIG": str(kubeconfig), "POD_NAMESPACE": "falco-responder"}),
-        cwd=REPO)
-    url = f"http://127.0.0.1:{port}/"
-    procs.wait_until(lambda: _answers(url + "health"), 30, "the function answering", function)
+    kube = Kube(cluster.apiserver, work, namespace="default")
+    say("kubectl create deployment alpine --image=alpine -- sleep infinity")
+    kube.create_deployment("alpine")
+    (pod,) = wait_running(kube.api_client, "default", "app=alpine")
+    name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
+    print(f"pod/{name} Running on {pod['spec']['nodeName']}, IP {pod['status']['podIP']}")
 
-    alert = json.loads((SHARED / "falco" / "terminal_shell_in_container.falco-0.37-ovh-k8s"
-                        ".json").read_text())
-    alert["time"] = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime(time.time() + 1))
-    try:
-        peers.binary("falcosidekick")
-        decision = via_falcosidekick(work, url, alert)
-    except peers.PeerNotBuilt as missing:
-        say("Falcosidekick is not available here, so its exact webhook request is replayed")
-        print("\n".join(str(missing).splitlines()[-2:]))
-        request = parse_wire(SHARED / "wire" / "webhook_post.http")
-        body = json.dumps(_as_forwarded(alert), separators=(",", ":")).encode() + b"\n"
-        reply = post(url, request.headers, body)
-        print(f"function answered HTTP {reply.status}")
-        decision = reply.json()
-    say("the decision")
-    print(json.dumps(decision, indent=2))
-    say("kubectl get pod alpine")
-    gone = kube.read_pod("alpine", "default") is None
-    print('Error from server (NotFound): pods "alpine" not found' if gone else "still there!")
-    say("kubectl get events --field-selector involvedObject.name=alpine")
-    for event in kube.core.list_namespaced_event(
-            "default", field_selector="involvedObject.name=alpine").items:
-        print(f"{event.type}  {event.reason}  pod/alpine  {event.message}")
-    function.stop()
-    return 0 if gone else 1
+    say("starting Falcosidekick 2.34.1 with deploy/falcosidekick/values-knative.yaml")
+    sidekick = starting("Falcosidekick", lambda: start_falcosidekick(
+        work / "falcosidekick", system.sidekick_config(responder.token),
+        network.host("falcosidekick")))
+    print(f"cloudevents.address: {system.sidekick_config('')['cloudevents']['address']}")
 
+    say(f"Falco -> Falcosidekick: POST / \"Terminal shell in container\" in default/{name}")
+    hops: queue.Queue[Hop] = queue.Queue()
+    stop = threading.Event()
+    start_watchers(hops, stop, kube, responder, eventing, sidekick, name, uid)
+    started = time.monotonic()
+    status = sidekick.post_alert(system.shell_alert("default", name))
+    hops.put((time.monotonic(), f"Falcosidekick accepted the alert (HTTP {status})"))
+    seen = print_hops(hops, started, expected=HOPS, timeout=30.0)
+    stop.set()
 
-def via_falcosidekick(work: Path, url: str, alert: dict) -> dict:  # type: ignore[type-arg]
-    from tests.testbed.sidekick import start_falcosidekick
-
-    say("starting Falcosidekick with its webhook output pointed at the function")
-    sidekick = start_falcosidekick(work / "falcosidekick", {"webhook": {"address": url}})
-    try:
-        say("Falco -> Falcosidekick: POST / (a shell was spawned in default/alpine)")
-        sidekick.post_alert(alert)
-        time.sleep(1.0)
-        log = (work / "function.log").read_text()
-        lines = [json.loads(x) for x in log.splitlines() if x.startswith('{"status"')]
-        return lines[-1] if lines else {"note": "no decision logged yet"}
-    finally:
-        sidekick.stop()
+    say(f"kubectl get events --field-selector involvedObject.name={name}")
+    events = [e for e in kube.core.list_namespaced_event(
+        "default", field_selector=f"involvedObject.name={name}").items
+        if e.reason == "FalcoResponse"]
+    for event in events:
+        print(f"{event.type}  {event.reason}  pod/{name}  {event.message}")
+    sidekick.stop()
+    return 0 if seen == HOPS and events else 1
 
 
-def _as_forwarded(alert: dict) -> dict:  # type: ignore[type-arg]
-    keys = ("output", "priority", "rule", "time", "output_fields", "source", "tags",
-            "hostname")
-    return {"uuid": "demo", **{k: alert[k] for k in keys if k in alert}}
+def start_watchers(hops: queue.Queue[Hop], stop: threading.Event, kube: Kube,
+                   responder: system.Responder, eventing: Eventing, sidekick: Sidekick,
+                   name: str, uid: str) -> None:
+    """Threads that put (when, what) on ``hops`` as each hop after the first is seen."""
+    def on_line(path: Path, match: Callable[[str], Optional[str]]) -> Callable[[], None]:
+        def run() -> None:
+            for line in follow(path, stop):
+                text = match(line)
+                if text:
+                    hops.put((time.monotonic(), text))
+                    return
+        return run
+
+    def delivered(line: str) -> Optional[str]:
+        if '"Received message"' in line and system.NAME in line:
+            return "Trigger falco-responder delivered it (broker-filter -> the function)"
+        return None
+
+    def decided(line: str) -> Optional[str]:
+        if line.startswith('{"status":') and name in line:
+            decision = json.loads(line)
+            actions = ", ".join(f"{a['action']} {a['status']}: {a['reason']}"
+                                for a in decision.get("actions", ()))
+            return f"the function decided: HTTP {decision['status']}, {actions}"
+        return None
+
+    def answered(line: str) -> Optional[str]:
+        if "CloudEvents - Send OK" in line:
+            return ("the Broker answered Falcosidekick (delivery is synchronous: after the "
+                    "function's answer)")
+        return None
+
+    def pods() -> None:
+        stream = watch.Watch().stream(kube.core.list_namespaced_pod, "default",
+                                      label_selector="app=alpine", timeout_seconds=30)
+        told_deleted = told_replacement = False
+        for change in stream:
+            pod = change["object"]
+            if change["type"] == "DELETED" and pod.metadata.uid == uid and not told_deleted:
+                hops.put((time.monotonic(), f"pod/{name} deleted"))
+                told_deleted = True
+            elif (pod.metadata.uid != uid and pod.status.phase == "Running"
+                  and not told_replacement):
+                hops.put((time.monotonic(), f"the Deployment's replacement pod/"
+                                            f"{pod.metadata.name} is Running"))
+                told_replacement = True
+            if (told_deleted and told_replacement) or stop.is_set():
+                return
+
+    filter_log = eventing.pods["mt-broker-filter"].process.log_path
+    for run in (on_line(filter_log, delivered), on_line(responder.process.log_path, decided),
+                on_line(sidekick.process.log_path, answered), pods):
+        threading.Thread(target=run, daemon=True).start()
+    time.sleep(0.2)  # the watch is open and the files are followed before the alert
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1):
-            return True
-    except OSError:
-        return False
+def print_hops(hops: queue.Queue[Hop], started: float, expected: int,
+               timeout: float) -> int:
+    """Print each hop as it arrives, with its time since the alert was posted."""
+    seen = 0
+    deadline = time.monotonic() + timeout
+    while seen < expected:
+        try:
+            when, what = hops.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            print(f"!! only {seen} of {expected} hops seen within {timeout:.0f} s")
+            break
+        seen += 1
+        print(f"+{(when - started) * 1000:7.1f} ms  {what}", flush=True)
+    return seen
 
 
 if __name__ == "__main__":

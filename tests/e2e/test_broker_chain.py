@@ -20,12 +20,13 @@ from tests.testbed.pods import service_names, wait_running
 from tests.testbed.receiver import Receiver
 from tests.testbed.sidekick import Sidekick
 
-from .conftest import (
+from .system import (
     NAMESPACE,
     REPO,
     Responder,
     func_triggers,
     func_yaml,
+    shipped_trigger_manifest,
     sidekick_config,
 )
 
@@ -265,6 +266,59 @@ def test_broker_delivers_through_the_trigger_func_deploy_makes_from_func_yaml(
         eventing.wait_ready("triggers", NAMESPACE, shipped_trigger["metadata"]["name"])
 
 
-def shipped_trigger_manifest() -> Dict[str, Any]:
-    return dict(next(yaml.safe_load_all((REPO / "deploy" / "knative" / "trigger.yaml")
-                                        .read_text(encoding="utf-8"))))
+def commented_dead_letter_sink() -> Dict[str, Any]:
+    """The ``deadLetterSink`` deploy/knative/trigger.yaml offers in a comment, as a user who
+    uncomments it gets it."""
+    lines = (REPO / "deploy" / "knative" / "trigger.yaml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "# deadLetterSink:")
+    block = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.strip().startswith("#   "):
+            break
+        block.append(line)
+    text = "\n".join(line.replace("# ", "", 1) for line in block)
+    return dict(yaml.safe_load(text)["deadLetterSink"])
+
+
+def test_broker_gives_up_after_the_triggers_retries_and_the_dead_letter_sink_keeps_the_alert(
+    responder: Responder, shipped_trigger: Dict[str, Any], eventing: Eventing,
+    session_network: Network, cluster_kube: Kube, sidekick: Callable[..., Sidekick],
+    receiver: MakeReceiver, alert: MakeAlert,
+) -> None:
+    sink_spec = commented_dead_letter_sink()
+    name = sink_spec["ref"]["name"]
+    sink = receiver(netns=session_network.host(name, service_names(name, NAMESPACE)), port=80)
+    kube = responder.kube
+    kube.core.create_namespaced_service(NAMESPACE, client.V1Service(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])))
+    trigger = shipped_trigger_manifest()
+    trigger["spec"]["delivery"]["deadLetterSink"] = sink_spec
+    kube.apply_objects([trigger])
+    eventing.wait_ready("triggers", NAMESPACE, trigger["metadata"]["name"])
+    pod = deploy_alpine(cluster_kube)
+    target = pod["metadata"]["name"]
+    falcosidekick = sidekick()
+    responder.host.stop_reaching(responder.apiserver_port)
+    try:
+        posted = time.monotonic()
+        assert falcosidekick.post_alert(alert(cluster_kube.namespace, target)) == 200
+        (dead,) = sink.wait_for(1, timeout=90)
+        gave_up = time.monotonic() - posted
+    finally:
+        responder.host.reach_loopback(responder.apiserver_port)
+        kube.apply_objects([shipped_trigger_manifest()])
+        kube.core.delete_namespaced_service(name, NAMESPACE)
+
+    attempts = [d["status"] for d in decisions_for(responder, target)]
+    assert attempts == [503] * (1 + trigger["spec"]["delivery"]["retry"])
+    assert gave_up > 0.5 + 1 + 2 + 4 + 8  # the exponential backoff, PT0.5S doubled 5 times
+    assert dead.header("ce-type") == "falco.rule.output.v1"
+    assert dead.header("ce-knativeerrorcode") == "503"
+    assert f'"k8s.pod.name":"{target}"'.encode() in dead.body
+    assert cluster_kube.read_pod(target) is not None
+    assert events_for(cluster_kube, target) == []
+    # Delivery is synchronous: Falcosidekick's POST waited for the Broker's final answer,
+    # and it reports the failed delivery as sent (its output only counts unsent events).
+    log = falcosidekick.process.log_path.read_text()
+    assert log.count("CloudEvents - Send OK") == 1

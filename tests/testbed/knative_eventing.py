@@ -124,7 +124,9 @@ class Eventing:
 
     def wait_ready(self, plural: str, namespace: str, name: str, timeout: float = 60.0,
                    group: str = EVENTING_GROUP) -> Dict[str, Any]:
-        """The object once its ``Ready`` condition is True; fails with its conditions."""
+        """The object once its ``Ready`` condition is True for its current generation; fails
+        with its conditions. A Trigger is also waited on until its subscriber is wired into
+        the channel's dispatcher, so an event sent next is routed by it."""
         deadline = time.monotonic() + timeout
         obj: Dict[str, Any] = {}
         while True:
@@ -135,13 +137,40 @@ class Eventing:
             except ApiException as error:
                 if error.status != 404:
                     raise
-            conditions = (obj.get("status") or {}).get("conditions") or ()
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            status = obj.get("status") or {}
+            conditions = status.get("conditions") or ()
+            if (any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+                    and status.get("observedGeneration") == obj["metadata"]["generation"]
+                    and (plural != "triggers" or self._dispatching(obj))):
                 return obj
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{plural} {namespace}/{name} not Ready within "
                                    f"{timeout:.0f}s; conditions: {list(conditions)}")
             time.sleep(0.1)
+
+    def _dispatching(self, trigger: Dict[str, Any]) -> bool:
+        """Whether the dispatcher reports the Trigger's Subscription, as it is now, ready."""
+        namespace = trigger["metadata"]["namespace"]
+        subscriptions = self.custom.list_namespaced_custom_object(
+            "messaging.knative.dev", "v1", namespace, "subscriptions")["items"]
+        owned = [s for s in subscriptions if any(
+            o["uid"] == trigger["metadata"]["uid"]
+            for o in s["metadata"].get("ownerReferences") or ())]
+        if len(owned) != 1:
+            return False
+        (subscription,) = owned
+        channel = subscription["spec"]["channel"]
+        imc = self.custom.get_namespaced_custom_object(
+            "messaging.knative.dev", "v1", namespace, "inmemorychannels", channel["name"])
+        return any(s.get("uid") == subscription["metadata"]["uid"]
+                   and s.get("observedGeneration") == subscription["metadata"]["generation"]
+                   and s.get("ready") == "True"
+                   for s in (imc.get("status") or {}).get("subscribers") or ())
+
+    def set_log_level(self, component: str, level: str) -> None:
+        """Change a component's log level in ``config-logging`` (each process watches it)."""
+        client.CoreV1Api(self.cluster.apiserver.api_client).patch_namespaced_config_map(
+            "config-logging", SYSTEM_NAMESPACE, {"data": {f"loglevel.{component}": level}})
 
     def check_alive(self) -> None:
         for running in self.pods.values():
