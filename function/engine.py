@@ -39,7 +39,7 @@ from .state import Slot, guard_state
 
 log = logging.getLogger("function")
 
-_CLEANUP_SECONDS = 1.0
+_CLEANUP_SECONDS = 0.5
 
 if TYPE_CHECKING:  # kubernetes is imported at connect time only: its import is large
     from .kube import Kube

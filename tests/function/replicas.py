@@ -26,6 +26,14 @@ RBAC = REPO / "deploy" / "rbac"
 Answer = Tuple[int, Dict[str, Any]]
 
 
+def terminate_only(actions_per_minute: int) -> str:
+    """A policy that terminates on every shell, allowing ``actions_per_minute``."""
+    return (f"guards: {{rate_limit: {{actions: {actions_per_minute}, per_seconds: 60}}}}\n"
+            "rules:\n  - name: terminate-terminal-shells\n"
+            "    match: {rules: [\"Terminal shell in container\"]}\n"
+            "    actions: [{action: terminate}]\n")
+
+
 class Replicas:
     def __init__(self, kube: Kube, workdir: Path, count: int, policy: str = "",
                  env: Optional[Dict[str, str]] = None) -> None:

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.testbed.kube import Kube
 
 from .actions.conftest import shell_alert_for
-from .replicas import Replicas, actions, send
+from .replicas import Replicas, actions, send, terminate_only
 
 pytestmark = pytest.mark.cluster
 
@@ -78,10 +78,7 @@ def test_200_concurrent_alerts_for_20_pods_delete_exactly_10(kube: Kube, replica
 
 
 def test_10000_alerts_over_50_pods_delete_each_once(kube: Kube, replicas: Any) -> None:
-    group = replicas(3, "guards: {rate_limit: {actions: 100, per_seconds: 60}}\n"
-                        "rules:\n  - name: terminate-terminal-shells\n"
-                        "    match: {rules: [\"Terminal shell in container\"]}\n"
-                        "    actions: [{action: terminate}]\n")
+    group = replicas(3, terminate_only(100))
     pods = make_pods(kube, 50)
     answers = send(group.ports, alerts_for(kube, pods, 200), threads=24)
     assert collections.Counter(status for status, _ in answers) == {200: 10_000}
