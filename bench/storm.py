@@ -4,8 +4,9 @@
 
 Starts the test bed's etcd + kube-apiserver, creates 50 pods, and sends 10,000
 "Terminal shell in container" alerts (200 per pod, shuffled) through the engine from 8
-threads, the function logged in with the RBAC generated for its policy. Expected: exactly
-50 terminations (dedup absorbs the rest), all 50 pods gone, drained in <= 5 s.
+threads, the function logged in with the RBAC generated for its policy, its guards in
+Leases (the default with a cluster). Expected: exactly 50 terminations (dedup absorbs the
+rest), all 50 pods gone, drained in <= 5 s.
 The blast-radius limit is raised to 100 per minute here: its default (10 per minute)
 would, by design, stop this storm after 10 pods.
 """
@@ -26,7 +27,7 @@ from typing import Counter, List
 import yaml
 
 from function import Engine, Settings
-from function.cli import cluster_role
+from function.cli import cluster_role, guard_role
 from function.decision_log import DECISIONS
 from function.policy import parse_policy
 from tests.testbed.apiserver import start_apiserver
@@ -69,6 +70,9 @@ def storm(server: object, work: Path) -> int:
     home = kube.create_namespace(prefix="responder")
     kube.create_service_account("falco-responder", home)
     kube.bind_cluster_role("storm-responder", "falco-responder", account_namespace=home)
+    # Dedup and the blast radius in Leases, as every replica would share them.
+    kube.create_role("guards", guard_role(home)["rules"], home)
+    kube.bind_role("guards", "falco-responder", home)
     os.environ["KUBECONFIG"] = str(kube.token_kubeconfig("falco-responder", home))
     policy_file = work / "policy.yaml"
     policy_file.write_text(POLICY)

@@ -7,7 +7,8 @@ elect leaders):
 - **Dedup**: one Lease per key, ``falco-responder-dedup-<hash>``. Claiming is *creating*
   it: the API server lets exactly one create win, in one call. The loser reads it: done
   (within its window) or in progress. Releasing after acting marks it done until the window
-  ends; releasing without acting deletes it (only the version we wrote). A claim left by a
+  ends (written by a background thread, off the answer's path); releasing without acting
+  deletes it (only the version we wrote). A claim left by a
   replica that died expires after ``stale_after``; taking it over is a replace conditioned
   on the ``resourceVersion`` read, so only one replica can. A key known done here is
   answered from memory until its window ends: that costs no call and cannot be wrong,
@@ -28,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import random
 import socket
 import threading
@@ -72,6 +74,8 @@ class LeaseState:
         self._rate: Optional[Dict[str, Any]] = None  # the rate-limit Lease last seen
         self._rate_lock = threading.Lock()
         self._swept = time.monotonic()
+        self._writes: queue.Queue[Dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._write_marks, name="dedup-marks", daemon=True).start()
 
     # -- dedup ---------------------------------------------------------------------------
 
@@ -126,13 +130,29 @@ class LeaseState:
             self._done[key] = now + window
             if len(self._done) > 10000:
                 self._done = {k: u for k, u in self._done.items() if u > now}
-        try:
-            self.kube.replace_lease(body)
-        except (Conflict, NotFound):
-            # Taken over after our claim expired: only a request past its deadline gets
-            # here, and the one that took it over decides from what it reads.
-            METRICS.conflicts.inc()
+        # Off the request's path: the answer need not wait for it. Until it is written
+        # other replicas see the claim "in progress", which also skips; should this process
+        # die first, the claim expires and whoever takes it over finds the pod gone.
+        self._writes.put(body)
         self._maybe_sweep()
+
+    def flush(self) -> None:
+        """Wait until every "done" mark queued so far is written."""
+        self._writes.join()
+
+    def _write_marks(self) -> None:
+        while True:
+            body = self._writes.get()
+            try:
+                self.kube.replace_lease(body)
+            except (Conflict, NotFound):
+                # Taken over after our claim expired: only a request past its deadline
+                # gets here, and the one that took it over decides from what it reads.
+                METRICS.conflicts.inc()
+            except Exception as e:  # the claim then expires: on the side of acting twice
+                log.warning("dedup mark %s not written: %s", body["metadata"]["name"], e)
+            finally:
+                self._writes.task_done()
 
     def _remember(self, key: str, lease: Dict[str, Any]) -> None:
         with self._lock:

@@ -81,6 +81,7 @@ def test_one_claim_wins_and_the_others_see_it_in_progress_then_done(states: Any)
     assert sorted(c.value for c in claims) == ["claimed", "in progress", "in progress"]
     winner = replicas[claims.index(Claim.CLAIMED)]
     winner.release("k", now, True, 60.0)
+    winner.flush()
     assert {r.claim("k", now + 1, 60.0, 10.0) for r in replicas} == {Claim.DONE}
 
 
@@ -108,6 +109,7 @@ def test_expired_markers_are_swept(states: Any) -> None:
     now = time.time() - 120
     assert state.claim("old", now, 60.0, 10.0) is Claim.CLAIMED
     state.release("old", now, True, 60.0)
+    state.flush()
     assert state.claim("fresh", time.time(), 60.0, 10.0) is Claim.CLAIMED
     assert state.sweep() == 1
     assert state.kube.get_lease(dedup_lease_name("old")) is None
