@@ -17,7 +17,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -29,8 +28,10 @@ from function.cli import cluster_role, guard_role
 from function.metrics import METRICS
 from function.policy import parse_policy
 from tests.function.replicas import terminate_only
-from tests.testbed.apiserver import ApiServer, start_apiserver
+from tests.testbed.apiserver import ApiServer
 from tests.testbed.kube import Kube
+
+from .testbed import with_apiserver
 
 PODS, DUPLICATES, TARGET_MS = 200, 1000, 5.0
 WIRE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "forwarded"
@@ -86,14 +87,7 @@ def setup(server: ApiServer, work: Path) -> Tuple[Kube, str, Dict[str, Engine]]:
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="guards-") as tmp:
-        work = Path(tmp)
-        print("starting etcd + kube-apiserver ...", flush=True)
-        server = start_apiserver(work / "apiserver")
-        try:
-            return bench(server, work)
-        finally:
-            server.stop()
+    return with_apiserver("guards-", bench)
 
 
 def bench(server: ApiServer, work: Path) -> int:

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,8 +29,9 @@ from function import Engine, Settings
 from function.cli import cluster_role, guard_role
 from function.decision_log import DECISIONS
 from function.policy import parse_policy
-from tests.testbed.apiserver import start_apiserver
 from tests.testbed.kube import Kube
+
+from .testbed import with_apiserver
 
 PODS, ALERTS, THREADS, TARGET_S = 50, 10_000, 8, 5.0
 POLICY = """
@@ -46,14 +46,7 @@ WIRE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "forwarded
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="storm-") as tmp:
-        work = Path(tmp)
-        print("starting etcd + kube-apiserver ...", flush=True)
-        server = start_apiserver(work / "apiserver")
-        try:
-            return storm(server, work)
-        finally:
-            server.stop()
+    return with_apiserver("storm-", storm)
 
 
 def storm(server: object, work: Path) -> int:
