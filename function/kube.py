@@ -114,6 +114,14 @@ class Kube:
         self.networking = client.NetworkingV1Api(api_client)
         self.coordination = client.CoordinationV1Api(api_client)
         self.authorization = client.AuthorizationV1Api(api_client)
+        # A forked child (Kubeless forks one per request) must not talk TLS over the
+        # connections it inherited: the parent, or a sibling, uses the same sessions.
+        os.register_at_fork(after_in_child=self._forget_connections)
+
+    def _forget_connections(self) -> None:
+        pools = getattr(getattr(self.api_client, "rest_client", None), "pool_manager", None)
+        if pools is not None:
+            pools.clear()
 
     # -- the retry loop ----------------------------------------------------------------
 

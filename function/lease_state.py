@@ -13,7 +13,8 @@ elect leaders):
   on the ``resourceVersion`` read, so only one replica can. A key known done here is
   answered from memory until its window ends: that costs no call and cannot be wrong,
   because nothing shortens a window.
-- **Rate limit**: one Lease, ``falco-responder-rate-limit``, whose annotation lists the
+- **Rate limit**: one Lease per limit, ``falco-responder-rate-limit-<N>-per-<W>s``, whose
+  annotation lists the
   slots taken in the window. Taking a slot is a replace conditioned on the
   ``resourceVersion``; a conflict (another replica wrote first) rereads and tries again
   until the alert's deadline. A slot is written before the action runs, so a replica that
@@ -51,6 +52,12 @@ _UNTIL = "falco-responder/until"
 _KEY = "falco-responder/key"
 _SLOTS = "falco-responder/slots"
 RATE_LEASE = f"{PREFIX}-rate-limit"
+
+
+def rate_lease_name(limit: int, window: float) -> str:
+    """One count per limit: replicas enforcing the same limit share it; another function
+    (or a policy with another limit) in the namespace counts apart."""
+    return f"{RATE_LEASE}-{limit}-per-{window:g}s"
 SWEEP_EVERY = 300.0
 
 
@@ -73,8 +80,16 @@ class LeaseState:
         self._mine: Dict[str, Dict[str, Any]] = {}  # key -> the claim Lease we wrote
         self._rate: Optional[Dict[str, Any]] = None  # the rate-limit Lease last seen
         self._rate_lock = threading.Lock()
+        self._rate_name = RATE_LEASE
         self._swept = time.monotonic()
         self._writes: queue.Queue[Dict[str, Any]] = queue.Queue()
+        self._home_pid = os.getpid()
+        self._start_writer()
+        # Threads do not survive fork (Kubeless forks a child per request): start another.
+        os.register_at_fork(after_in_child=self._start_writer)
+
+    def _start_writer(self) -> None:
+        self._writes = queue.Queue()
         threading.Thread(target=self._write_marks, name="dedup-marks", daemon=True).start()
 
     # -- dedup ---------------------------------------------------------------------------
@@ -134,6 +149,8 @@ class LeaseState:
         # other replicas see the claim "in progress", which also skips; should this process
         # die first, the claim expires and whoever takes it over finds the pod gone.
         self._writes.put(body)
+        if os.getpid() != self._home_pid:
+            self.flush()  # a forked child (Kubeless) may exit right after answering
         self._maybe_sweep()
 
     def flush(self) -> None:
@@ -184,7 +201,7 @@ class LeaseState:
             for lease in self.kube.list_leases(f"{MANAGED}={PREFIX}"):
                 meta = lease["metadata"]
                 until = float((meta.get("annotations") or {}).get(_UNTIL) or 0)
-                if meta["name"] != RATE_LEASE and until and until < now:
+                if not meta["name"].startswith(RATE_LEASE) and until and until < now:
                     self.kube.delete_lease(meta["name"], meta["resourceVersion"])
                     removed += 1
         except Exception as e:  # a sweep is housekeeping: never a request's failure
@@ -198,9 +215,10 @@ class LeaseState:
         slot = new_slot(now, self.replica)
         # One writer per process at a time: conflicts are then only between replicas.
         with self._rate_lock:
+            self._rate_name = rate_lease_name(limit, window)
             fresh = self._rate is None
             while True:
-                lease = self._rate if not fresh else self.kube.get_lease(RATE_LEASE)
+                lease = self._rate if not fresh else self.kube.get_lease(self._rate_name)
                 slots = _live(lease, now, window)
                 if slot in slots:
                     self._rate = lease  # our write went through; its answer was lost
@@ -227,7 +245,7 @@ class LeaseState:
             lease = self._rate
             for _ in range(20):
                 if lease is None or slot not in _slots(lease):
-                    lease = self.kube.get_lease(RATE_LEASE)
+                    lease = self.kube.get_lease(self._rate_name)
                     if lease is None or slot not in _slots(lease):
                         self._rate = lease
                         return
@@ -244,7 +262,7 @@ class LeaseState:
     def _write(self, lease: Optional[Dict[str, Any]], slots: List[Slot]) -> Dict[str, Any]:
         body: Dict[str, Any] = {
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": RATE_LEASE, "labels": {MANAGED: PREFIX},
+            "metadata": {"name": self._rate_name, "labels": {MANAGED: PREFIX},
                          "annotations": {_SLOTS: json.dumps(slots, separators=(",", ":"))}},
             "spec": {"holderIdentity": self.replica, "renewTime": _micro(time.time())},
         }

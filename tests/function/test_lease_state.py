@@ -11,7 +11,7 @@ from typing import Any, Callable, List, Optional, Tuple
 import pytest
 
 from function.kube import connect
-from function.lease_state import RATE_LEASE, LeaseState, dedup_lease_name
+from function.lease_state import LeaseState, dedup_lease_name, rate_lease_name
 from function.settings import Settings
 from function.state import Claim
 from tests.testbed.kube import Kube
@@ -66,7 +66,7 @@ def test_thirty_takers_on_three_replicas_get_exactly_the_limit(states: Any) -> N
     assert sum(ok for ok, _ in taken) == 10
     slots = [s for ok, s in taken if ok]
     assert len(set(slots)) == 10
-    lease = replicas[0].kube.get_lease(RATE_LEASE)
+    lease = replicas[0].kube.get_lease(rate_lease_name(10, 60.0))
     assert lease is not None
     assert sorted(json.loads(lease["metadata"]["annotations"]["falco-responder/slots"])) \
         == sorted(slots)
