@@ -4,8 +4,9 @@
 
 Starts the test bed's etcd + kube-apiserver, creates 50 pods, and sends 10,000
 "Terminal shell in container" alerts (200 per pod, shuffled) through the engine from 8
-threads, the function logged in with the RBAC generated for its policy. Expected: exactly
-50 terminations (dedup absorbs the rest), all 50 pods gone, drained in <= 5 s.
+threads, the function logged in with the RBAC generated for its policy, its guards in
+Leases (the default with a cluster). Expected: exactly 50 terminations (dedup absorbs the
+rest), all 50 pods gone, drained in <= 5 s.
 The blast-radius limit is raised to 100 per minute here: its default (10 per minute)
 would, by design, stop this storm after 10 pods.
 """
@@ -17,7 +18,6 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,11 +26,12 @@ from typing import Counter, List
 import yaml
 
 from function import Engine, Settings
-from function.cli import cluster_role
+from function.cli import cluster_role, guard_role
 from function.decision_log import DECISIONS
 from function.policy import parse_policy
-from tests.testbed.apiserver import start_apiserver
 from tests.testbed.kube import Kube
+
+from .testbed import with_apiserver
 
 PODS, ALERTS, THREADS, TARGET_S = 50, 10_000, 8, 5.0
 POLICY = """
@@ -45,14 +46,7 @@ WIRE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "forwarded
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="storm-") as tmp:
-        work = Path(tmp)
-        print("starting etcd + kube-apiserver ...", flush=True)
-        server = start_apiserver(work / "apiserver")
-        try:
-            return storm(server, work)
-        finally:
-            server.stop()
+    return with_apiserver("storm-", storm)
 
 
 def storm(server: object, work: Path) -> int:
@@ -69,6 +63,9 @@ def storm(server: object, work: Path) -> int:
     home = kube.create_namespace(prefix="responder")
     kube.create_service_account("falco-responder", home)
     kube.bind_cluster_role("storm-responder", "falco-responder", account_namespace=home)
+    # Dedup and the blast radius in Leases, as every replica would share them.
+    kube.create_role("guards", guard_role(home)["rules"], home)
+    kube.bind_role("guards", "falco-responder", home)
     os.environ["KUBECONFIG"] = str(kube.token_kubeconfig("falco-responder", home))
     policy_file = work / "policy.yaml"
     policy_file.write_text(POLICY)

@@ -42,8 +42,19 @@ class Decision:
     duration_ms: float = 0.0
     cluster: str = ""
 
+    @property
+    def outcome(self) -> str:
+        """One word for the whole alert: failed if any action failed, else done if any
+        acted, else would (dry run), skipped, or no_match / ignored when nothing applied."""
+        statuses = {o.status for o in self.actions}
+        for status in (Status.FAILED, Status.DONE, Status.WOULD, Status.SKIPPED):
+            if status in statuses:
+                return str(status.value)
+        return "ignored" if self.alert is None else "no_match"
+
     def to_json(self) -> Dict[str, Any]:
         body: Dict[str, Any] = {
+            "outcome": self.outcome,
             "message": self.message,
             "alert": self.alert,
             "matched_rules": self.matched_rules,

@@ -18,17 +18,28 @@ from .actions import ActionContext
 from .actions.record import event_key, event_message
 from .alert import Alert
 from .auth import TokenCheck
+from .deadline import scope
 from .decision import Decision, Outcome, Status
 from .decision_log import DECISIONS
-from .errors import KubeError, ResponderError, TransientKubeError
+from .errors import (
+    ActionFailed,
+    KubeError,
+    OutcomeUnknown,
+    ResponderError,
+    TransientKubeError,
+)
 from .guards import Dedup, RateLimit, opted_out, pod_guard, protected_namespace, stale_target
 from .ingest import Inbound, check_size, from_cloudevent, from_http, from_payload
 from .message import HeaderSource, HTTPMessage
+from .metrics import METRICS
+from .permissions import PermissionCheck
 from .policy import ActionSpec, Policy, Rule, load_default, load_file
 from .settings import Settings
-from .state import state_for
+from .state import Slot, guard_state
 
 log = logging.getLogger("function")
+
+_CLEANUP_SECONDS = 0.5
 
 if TYPE_CHECKING:  # kubernetes is imported at connect time only: its import is large
     from .kube import Kube
@@ -54,18 +65,42 @@ def respond(work: Callable[[], Decision]) -> Response:
     """Run one request; map its outcome or its error to a status. The only such mapping."""
     try:
         decision = work()
-    except TransientKubeError as e:
+    except ResponderError as e:
         body = e.to_json()
         partial = getattr(e, "decision", None)
-        if partial is not None:
+        if partial is not None:  # what was and was not done before it failed
             body["decision"] = partial.to_json()
         return Response(e.status, body)
-    except ResponderError as e:
-        return Response(e.status, e.to_json())
     except Exception:  # a bug: say so without leaking details, never blame the input
         log.exception("internal error while handling an alert")
         return Response(500, {"error": {"type": "internal", "message": "internal error"}})
     return Response(200, decision.to_json())
+
+
+def not_attempted(alert: Alert, rule: Rule, spec: ActionSpec, why: ResponderError) -> Outcome:
+    target = alert.target
+    return Outcome(spec.name, str(target) if target else None, Status.FAILED,
+                   f"not attempted: {why.message}", rule.name)
+
+
+def observe(response: Response, seconds: float) -> None:
+    """Count one answered request in the metrics."""
+    METRICS.decision.observe(seconds)
+    body = response.body
+    if response.status != 200:
+        METRICS.errors.labels(body["error"]["type"]).inc()
+        body = body.get("decision") or {}
+    METRICS.alerts.labels(outcome_of(response.status, body)).inc()
+    for action in body.get("actions", ()):
+        METRICS.actions.labels(action["action"], action["status"]).inc()
+
+
+def outcome_of(status: int, body: Mapping[str, Any]) -> str:
+    if status == 503:
+        return "unavailable"
+    if status >= 400 and status != 500:
+        return "rejected"
+    return str(body.get("outcome") or "error")
 
 
 class _PodState:
@@ -101,11 +136,15 @@ class Engine:
         self.tokens = TokenCheck(self.settings.shared_token(), self.settings.token_header,
                                  self.settings.token_extension)
         guards = policy.guards
-        state = state_for(self.settings.state_file or "")
-        self.dedup = Dedup(guards.dedup_seconds, state=state)
-        self.rate = RateLimit(guards.rate_limit_actions, guards.rate_limit_seconds, state=state)
+        self.state = guard_state(self.settings, kube)
+        self.dedup = Dedup(guards.dedup_seconds, state=self.state,
+                           stale_after=self.settings.alert_deadline + 5.0)
+        self.rate = RateLimit(guards.rate_limit_actions, guards.rate_limit_seconds,
+                              state=self.state)
+        METRICS.guards.source = lambda: (self.rate.remaining(), self.rate.limit)
         s = self.settings
         self.own_pod = (s.pod_namespace, s.pod_name) if s.pod_namespace and s.pod_name else None
+        self.permissions = PermissionCheck(policy, kube, self.state.kind)
 
     @classmethod
     def from_settings(cls, settings: Optional[Settings] = None, *, cluster: bool = True
@@ -121,7 +160,9 @@ class Engine:
             from .kube import connect  # the kubernetes import is large; only when needed
 
             kube, where = connect(settings)
-        return cls(policy, settings, kube, where)
+        engine = cls(policy, settings, kube, where)
+        engine.permissions.start()  # in the background: start-up does not wait on it
+        return engine
 
     # -- entry points --------------------------------------------------------------------
 
@@ -169,12 +210,15 @@ class Engine:
         holder: List[Decision] = []
 
         def run() -> Decision:
-            decision = work()
+            with scope(self.settings.alert_deadline):
+                decision = work()
             holder.append(decision)
             return decision
 
         response = respond(run)
-        elapsed = (time.perf_counter() - started) * 1000
+        seconds = time.perf_counter() - started
+        observe(response, seconds)
+        elapsed = seconds * 1000
         if holder:
             holder[0].duration_ms = elapsed
         response.body["duration_ms"] = round(elapsed, 3)
@@ -201,18 +245,27 @@ class Engine:
             return decision
         state = (_PodState(self.kube, alert.target.namespace, alert.target.pod)
                  if self.kube is not None and alert.target is not None else None)
-        try:
-            for rule in rules:
-                dry = decision.dry_run or bool(rule.dry_run)
-                for spec in rule.actions:
-                    decision.actions.append(self._act(alert, rule, spec, dry, state))
-        except TransientKubeError as e:
-            failed = getattr(e, "outcome", None)
-            if failed is not None:
-                decision.actions.append(failed)  # say which action the retry is for
-            e.decision = decision  # type: ignore[attr-defined]
-            decision.message = "a Kubernetes call failed; retry"
-            raise
+        planned = [(rule, spec) for rule in rules for spec in rule.actions]
+        for done, (rule, spec) in enumerate(planned):
+            dry = decision.dry_run or bool(rule.dry_run)
+            try:
+                decision.actions.append(self._act(alert, rule, spec, dry, state))
+            except TransientKubeError as e:
+                failed = getattr(e, "outcome", None)
+                if failed is not None:
+                    decision.actions.append(failed)  # say which action the retry is for
+                decision.actions.extend(  # and which were never tried
+                    not_attempted(alert, r, a, e) for r, a in planned[done + 1:])
+                e.decision = decision  # type: ignore[attr-defined]
+                decision.message = f"{e.message}; retry"
+                raise
+        failures = [o for o in decision.actions if o.status is Status.FAILED]
+        if failures:
+            decision.message = "failed: " + "; ".join(
+                f"{o.action} on {o.target}: {o.reason}" for o in failures)
+            error = ActionFailed(decision.message)
+            error.decision = decision  # type: ignore[attr-defined]
+            raise error
         decision.message = "handled"
         return decision
 
@@ -241,11 +294,18 @@ class Engine:
             return outcome(Status.SKIPPED, reason)
         # With the pod's UID in the key, a same-named replacement is not a duplicate.
         key = (alert.rule, target.namespace, target.pod, target.uid or "", spec.name)
-        reason = self.dedup.claim(key)
+        try:
+            reason = self.dedup.claim(key)
+        except TransientKubeError as e:
+            e.outcome = outcome(Status.FAILED, str(e))  # type: ignore[attr-defined]
+            raise
+        except KubeError as e:
+            log.error("dedup state for %s on %s unusable: %s", spec.name, target, e)
+            return outcome(Status.FAILED, f"guard state: {e}")
         if reason:
             return outcome(Status.SKIPPED, reason)
         acted = False
-        slot: Optional[float] = None
+        slot: Optional[Slot] = None
         try:
             if state is None:
                 return outcome(Status.WOULD, f"would {definition.describe(spec.params)} "
@@ -280,6 +340,12 @@ class Engine:
             if self.policy.record_events and spec.name != "record":
                 reason += self._record(ctx, spec.name, reason)
             return outcome(Status.DONE, reason)
+        except OutcomeUnknown as e:
+            # It may have happened: the slot stays counted (the claim goes, so a retry
+            # re-reads the pod and finds out).
+            slot = None
+            e.outcome = outcome(Status.FAILED, str(e))  # type: ignore[attr-defined]
+            raise
         except TransientKubeError as e:
             e.outcome = outcome(Status.FAILED, str(e))  # type: ignore[attr-defined]
             raise
@@ -287,10 +353,21 @@ class Engine:
             log.error("%s on %s failed: %s", spec.name, target, e)
             return outcome(Status.FAILED, str(e))
         finally:
+            # Past the alert's deadline too: a claim left in place would make a retry
+            # within its lifetime "in progress", and the alert would be lost.
+            with scope(_CLEANUP_SECONDS):
+                self._end(key, acted, slot)
+
+    def _end(self, key: Tuple[str, ...], acted: bool, slot: Optional[Slot]) -> None:
+        """Release the claim and, unless it acted, the slot; a failure to write the shared
+        state here must not turn a decision already made into an error."""
+        try:
             self.dedup.release(key, acted)
             if slot is not None and not acted:
                 # Skipped, failed or to be retried: the blast radius did not grow.
                 self.rate.give_back(slot)
+        except (KubeError, TransientKubeError) as e:
+            log.warning("guard state not updated after %s: %s", key[-1], e)
 
     def _record(self, ctx: ActionContext, action: str, what: str) -> str:
         try:

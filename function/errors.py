@@ -76,6 +76,33 @@ class TransientKubeError(Unavailable):
     kind = "kubernetes_unavailable"
 
 
+class DeadlineExceeded(TransientKubeError):
+    """The alert's one deadline passed before its Kubernetes calls were done."""
+
+    kind = "deadline_exceeded"
+
+
+class AnswerLost(TransientKubeError):
+    """A call that changes something went out and its answer never came: it may have
+    happened. Callers find out (re-read) rather than send it again blindly."""
+
+    kind = "answer_lost"
+
+
+class OutcomeUnknown(TransientKubeError):
+    """An answer was lost and finding out what happened failed too."""
+
+    kind = "outcome_unknown"
+
+
+class ActionFailed(ResponderError):
+    """An action failed in a way a retry will not fix (e.g. 403: the ServiceAccount lacks a
+    permission the policy needs). The alert was not handled: the answer says so."""
+
+    status = 500
+    kind = "action_failed"
+
+
 class PolicyError(ResponderError):
     """The policy file is invalid. The function refuses to start rather than run part of it."""
 

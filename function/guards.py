@@ -2,8 +2,10 @@
 
 Checks that need no I/O (protected namespaces, dedup, blast radius) come first in the
 engine; checks on the pod and its namespace use what the engine already read. Every
-guard returns a reason to skip, or None. Dedup and the rate limiter hold per-process
-state behind one lock each, so concurrent requests never act twice.
+guard returns a reason to skip, or None. Dedup and the rate limiter keep their counts in a
+:mod:`~function.state` shared by every request that could act (one process, the pod's
+processes, or every replica through the Kubernetes API), so concurrent requests never act
+twice.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Tuple
 from .alert import Alert, Target, parse_time
 from .errors import InvalidAlert
 from .policy import Guards
-from .state import MemoryState, State
+from .state import Claim, GuardState, MemoryState, Slot
 
 FALCO_APPS = frozenset({"falco", "falcosidekick", "falcosidekick-ui", "falco-talon"})
 _APP_LABELS = ("app.kubernetes.io/name", "app")
@@ -84,78 +86,64 @@ def stale_target(guards: Guards, pod: Mapping[str, Any], alert: Alert) -> Option
 
 
 class Dedup:
-    """The same (rule, namespace, pod, action) acts once per window, across the process
-    (or the pod's processes, with a shared :mod:`~function.state`)."""
+    """The same (rule, namespace, pod, UID, action) acts once per window, across every
+    process and replica that shares the :mod:`~function.state`."""
 
-    # A claim whose request died (a killed child process) stops blocking after this long.
-    STALE_CLAIM = 60.0
-
-    def __init__(self, window: float, clock: Clock = time.monotonic,
-                 state: Optional[State] = None) -> None:
+    def __init__(self, window: float, clock: Clock = time.time,
+                 state: Optional[GuardState] = None, stale_after: float = 60.0) -> None:
         self.window = window
         self.clock = clock
-        self.state = state or MemoryState()
+        self.state: GuardState = state or MemoryState()
+        # A claim whose request died (a killed process or replica) stops blocking after
+        # this long: no request outlives its deadline, so a claim older than that is dead.
+        self.stale_after = stale_after
 
     def claim(self, key: DedupKey) -> Optional[str]:
         """Reserve the key for this request, or say why it is a duplicate."""
         if self.window <= 0:
             return None
-        name, now = "|".join(key), self.clock()
-        with self.state.transaction() as data:
-            in_flight = data.setdefault("in_flight", {})
-            until = data.setdefault("until", {})
-            started = in_flight.get(name)
-            if started is not None and now - started < self.STALE_CLAIM:
-                return "duplicate: the same action on this pod is in progress"
-            if until.get(name, 0) > now:
-                return f"duplicate: already acted within the last {self.window:g}s"
-            in_flight[name] = now
-            if len(until) > 10000:
-                data["until"] = {k: u for k, u in until.items() if u > now}
+        claim = self.state.claim("|".join(key), self.clock(), self.window, self.stale_after)
+        if claim is Claim.IN_PROGRESS:
+            return "duplicate: the same action on this pod is in progress"
+        if claim is Claim.DONE:
+            return f"duplicate: already acted within the last {self.window:g}s"
         return None
 
     def release(self, key: DedupKey, acted: bool) -> None:
         """End a claim; only an action that acted starts the window."""
         if self.window <= 0:
             return
-        name = "|".join(key)
-        with self.state.transaction() as data:
-            data.setdefault("in_flight", {}).pop(name, None)
-            if acted:
-                data.setdefault("until", {})[name] = self.clock() + self.window
+        self.state.release("|".join(key), self.clock(), acted, self.window)
 
 
 class RateLimit:
-    """At most ``limit`` destructive actions per sliding window, across the process (or the
-    pod's processes, with a shared :mod:`~function.state`)."""
+    """At most ``limit`` destructive actions per sliding window, across every process and
+    replica that shares the :mod:`~function.state`."""
 
-    def __init__(self, limit: Optional[int], window: float, clock: Clock = time.monotonic,
-                 state: Optional[State] = None) -> None:
+    def __init__(self, limit: Optional[int], window: float, clock: Clock = time.time,
+                 state: Optional[GuardState] = None) -> None:
         self.limit = limit
         self.window = window
         self.clock = clock
-        self.state = state or MemoryState()
+        self.state: GuardState = state or MemoryState()
 
-    def take(self, consume: bool = True) -> Tuple[Optional[str], Optional[float]]:
+    def take(self, consume: bool = True) -> Tuple[Optional[str], Optional[Slot]]:
         """(why not, None), or (None, the slot taken); a dry run only looks
         (``consume=False``) and takes no slot."""
         if self.limit is None:
             return None, None
-        now = self.clock()
-        with self.state.transaction() as data:
-            times = [t for t in data.get("rate", []) if t > now - self.window]
-            data["rate"] = times
-            if len(times) >= self.limit:
-                return (f"rate limit: {self.limit} destructive actions per "
-                        f"{self.window:g}s reached"), None
-            if not consume:
-                return None, None
-            times.append(now)
-        return None, now
+        ok, slot = self.state.take(self.clock(), self.limit, self.window, consume)
+        if not ok:
+            return (f"rate limit: {self.limit} destructive actions per "
+                    f"{self.window:g}s reached"), None
+        return None, slot
 
-    def give_back(self, slot: float) -> None:
+    def give_back(self, slot: Slot) -> None:
         """An action that did not act after all frees the very slot it took."""
-        with self.state.transaction() as data:
-            times = data.get("rate", [])
-            if slot in times:
-                times.remove(slot)
+        self.state.give_back(slot)
+
+    def remaining(self) -> Optional[int]:
+        """Slots left as last seen by this process (None: no limit)."""
+        if self.limit is None:
+            return None
+        return self.state.remaining(self.clock(), self.limit, self.window)

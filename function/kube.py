@@ -22,14 +22,19 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 import urllib3
 from kubernetes import client, config
 
+from .deadline import clamp
 from .errors import (
+    AnswerLost,
     Conflict,
+    DeadlineExceeded,
     KubeError,
     NotFound,
+    OutcomeUnknown,
     SettingsError,
     TransientKubeError,
     kube_error,
 )
+from .metrics import METRICS
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +61,9 @@ def connect(settings: Settings) -> Tuple[Optional[Kube], str]:
     if settings.cluster == "off":
         return None, "no cluster configured: FALCO_RESPONDER_CLUSTER=off"
     cfg = client.Configuration()
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    path = ""
+    if in_cluster:
         where = "in-cluster service account"
         load = lambda: config.load_incluster_config(client_configuration=cfg)  # noqa: E731
     else:
@@ -75,37 +82,90 @@ def connect(settings: Settings) -> Tuple[Optional[Kube], str]:
     cfg.retries = False
     cfg.connection_pool_maxsize = 16
     retry = Retry(settings.kube_attempts, settings.kube_retry_budget, settings.kube_timeout)
-    return Kube(client.ApiClient(cfg), retry), where
+    home = settings.pod_namespace or _account_namespace(path if not in_cluster else None)
+    return Kube(client.ApiClient(cfg), retry, home), where
+
+
+_IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _account_namespace(kubeconfig: Optional[str]) -> str:
+    """The function's own namespace when POD_NAMESPACE is not set: the in-cluster
+    account's, else the kubeconfig context's, else ``default``."""
+    try:
+        if kubeconfig is None:
+            with open(_IN_CLUSTER_NAMESPACE, encoding="utf-8") as f:
+                return f.read().strip() or "default"
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        return str((active or {}).get("context", {}).get("namespace") or "default")
+    except (OSError, ValueError, config.ConfigException):
+        return "default"
 
 
 class Kube:
-    def __init__(self, api_client: Any, retry: Retry = Retry()) -> None:
+    def __init__(self, api_client: Any, retry: Retry = Retry(),
+                 namespace: str = "default") -> None:
         self.api_client = api_client
         self.retry = retry
+        # The function's own namespace: where the shared guard state lives.
+        self.namespace = namespace
         self.core = client.CoreV1Api(api_client)
         self.apps = client.AppsV1Api(api_client)
         self.networking = client.NetworkingV1Api(api_client)
+        self.coordination = client.CoordinationV1Api(api_client)
+        self.authorization = client.AuthorizationV1Api(api_client)
+        # A forked child (Kubeless forks one per request) must not talk TLS over the
+        # connections it inherited: the parent, or a sibling, uses the same sessions.
+        os.register_at_fork(after_in_child=self._forget_connections)
+
+    def _forget_connections(self) -> None:
+        pools = getattr(getattr(self.api_client, "rest_client", None), "pool_manager", None)
+        if pools is not None:
+            pools.clear()
 
     # -- the retry loop ----------------------------------------------------------------
 
-    def _call(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        deadline = time.monotonic() + self.retry.budget
+    def _call(self, what: str, method: Callable[..., Any], *args: Any,
+              unsafe: bool = False, retryable: Callable[[Any], bool] = lambda e: True,
+              **kwargs: Any) -> Any:
+        """One API call with bounded retries, within the alert's deadline.
+
+        ``unsafe``: the call changes something a second attempt must not change again
+        (a delete, an eviction). When its answer is lost after the request went out, it is
+        not retried blindly: :class:`AnswerLost` tells the caller to find out instead.
+        ``retryable`` narrows which retryable statuses are retried for this call.
+        """
+        deadline = clamp(time.monotonic() + self.retry.budget)
         delay = self.retry.first_delay
         attempt = 0
+        operation = "_".join(what.split()[:2])
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0.01:
+                raise DeadlineExceeded(f"{what}: not attempted, the alert's deadline passed"
+                                       if attempt == 0 else
+                                       f"{what}: the alert's deadline passed after "
+                                       f"{attempt} attempt(s)")
             attempt += 1
-            timeout = max(0.05, min(self.retry.timeout, deadline - time.monotonic()))
+            timeout = min(self.retry.timeout, left)
+            started = time.perf_counter()
             try:
                 # A (connect, read) pair: older clients silently ignore a bare float.
                 response = method(*args, _request_timeout=(timeout, timeout),
                                   _preload_content=False, **kwargs)
+                METRICS.kube_call(operation, time.perf_counter() - started)
                 return json.loads(response.data) if response.data else None
             except client.ApiException as e:
-                if e.status not in RETRYABLE:
+                METRICS.kube_call(operation, time.perf_counter() - started)
+                if e.status not in RETRYABLE or not retryable(e):
                     raise kube_error(e.status, f"{what}: {_reason(e)}") from e
                 failure: Exception = e
                 detail = f"{e.status} {_reason(e)}"
             except (urllib3.exceptions.HTTPError, OSError) as e:
+                METRICS.kube_call(operation, time.perf_counter() - started)
+                if unsafe and _answer_lost(e):
+                    raise AnswerLost(f"{what}: sent, but its answer was lost "
+                                     f"({type(e).__name__})") from e
                 failure, detail = e, f"{type(e).__name__}: {e}"
             if attempt >= self.retry.attempts or time.monotonic() + delay >= deadline:
                 raise TransientKubeError(
@@ -137,48 +197,65 @@ class Kube:
     # -- writes ------------------------------------------------------------------------
 
     def delete_pod(self, namespace: str, name: str, uid: Optional[str],
-                   grace_period_seconds: Optional[int]) -> bool:
-        """Delete; False when the pod was already gone. A UID mismatch raises Conflict."""
+                   grace_period_seconds: Optional[int]) -> str:
+        """'deleted', 'confirmed' (its answer was lost; re-reading the pod showed it gone)
+        or 'gone' (already). A UID mismatch raises Conflict."""
         body: Dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
         if uid:
             body["preconditions"] = {"uid": uid}
         if grace_period_seconds is not None:
             body["gracePeriodSeconds"] = grace_period_seconds
-        try:
-            self._call(f"delete pod {namespace}/{name}", self.core.delete_namespaced_pod,
-                       name, namespace, body=body)
-            return True
-        except NotFound:
-            return False
+        what = f"delete pod {namespace}/{name}"
+        return self._unsafe(what, namespace, name, uid, lambda: self._call(
+            what, self.core.delete_namespaced_pod, name, namespace, body=body, unsafe=True),
+            done="deleted")
 
     def evict_pod(self, namespace: str, name: str, uid: Optional[str],
                   grace_period_seconds: Optional[int]) -> Tuple[str, str]:
-        """('evicted'|'gone'|'blocked', detail). A PDB refusal is an answer, not an error."""
+        """('evicted'|'confirmed'|'gone'|'blocked', detail). A PDB refusal is an answer,
+        not an error."""
         options: Dict[str, Any] = {}
         if uid:
             options["preconditions"] = {"uid": uid}
         if grace_period_seconds is not None:
             options["gracePeriodSeconds"] = grace_period_seconds
         body: Any = {"apiVersion": "policy/v1", "kind": "Eviction",
-                "metadata": {"name": name, "namespace": namespace}, "deleteOptions": options}
+                     "metadata": {"name": name, "namespace": namespace},
+                     "deleteOptions": options}
+        what = f"evict pod {namespace}/{name}"
         try:
-            # Not through _call: for evictions 429 means "a PodDisruptionBudget says no".
-            self.core.create_namespaced_pod_eviction(
-                name, namespace, body,
-                _request_timeout=(self.retry.timeout, self.retry.timeout),
-                _preload_content=False)
-            return "evicted", ""
-        except client.ApiException as e:
-            if e.status == 429 and _is_disruption_budget(e):
-                return "blocked", _reason(e)
-            if e.status == 404:
-                return "gone", ""
-            if e.status in RETRYABLE:
-                raise TransientKubeError(f"evict pod {namespace}/{name}: {e.status} "
-                                         f"{_reason(e)}") from e
-            raise kube_error(e.status, f"evict pod {namespace}/{name}: {_reason(e)}") from e
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise TransientKubeError(f"evict pod {namespace}/{name}: {e}") from e
+            # For evictions 429 may mean "a PodDisruptionBudget says no": not retried.
+            return self._unsafe(what, namespace, name, uid, lambda: self._call(
+                what, self.core.create_namespaced_pod_eviction, name, namespace, body,
+                unsafe=True, retryable=lambda e: not _is_disruption_budget(e)),
+                done="evicted"), ""
+        except KubeError as e:
+            if e.code == 429:
+                return "blocked", e.message.split(": ", 2)[-1]
+            raise
+
+    def _unsafe(self, what: str, namespace: str, name: str, uid: Optional[str],
+                send: Callable[[], Any], done: str) -> str:
+        """Send a pod removal once; when its answer is lost, re-read the pod to learn what
+        happened, and send again only if it did not (the UID precondition makes a second
+        removal of a replacement impossible)."""
+        while True:
+            try:
+                send()
+                return done
+            except NotFound:
+                return "gone"
+            except AnswerLost as lost:
+                try:
+                    pod = self.get_pod(namespace, name)
+                except TransientKubeError as e:
+                    raise OutcomeUnknown(f"{lost.message}; re-reading the pod failed too "
+                                         f"({e.message}): outcome unknown") from e
+                if pod is None or (uid and pod["metadata"].get("uid") != uid) \
+                        or pod["metadata"].get("deletionTimestamp"):
+                    log.warning("%s: answer lost, the pod is gone: it was done", what)
+                    return "confirmed"
+                log.warning("%s: answer lost, the pod is still there: sending again", what)
 
     def patch_pod_metadata(self, namespace: str, name: str, uid: Optional[str],
                            labels: Optional[Mapping[str, Optional[str]]] = None,
@@ -245,6 +322,68 @@ class Kube:
         with contextlib.suppress(Conflict):
             self._call(f"create event for pod {namespace}/{pod['name']}",
                        self.core.create_namespaced_event, namespace, body)
+
+
+    # -- the shared guard state (Leases in the function's own namespace) ------------------
+
+    def get_lease(self, name: str) -> Optional[Dict[str, Any]]:
+        return self._get(f"get lease {name}", self.coordination.read_namespaced_lease, name,
+                         self.namespace)
+
+    def create_lease(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        """Raises Conflict when it exists already."""
+        result: Dict[str, Any] = self._call(
+            f"create lease {body['metadata']['name']}",
+            self.coordination.create_namespaced_lease, self.namespace, body)
+        return result
+
+    def replace_lease(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        """Conditioned on ``metadata.resourceVersion``: raises Conflict when another
+        writer changed it since it was read, NotFound when it was deleted."""
+        name = body["metadata"]["name"]
+        result: Dict[str, Any] = self._call(
+            f"replace lease {name}", self.coordination.replace_namespaced_lease, name,
+            self.namespace, body)
+        return result
+
+    def delete_lease(self, name: str, resource_version: str) -> None:
+        """Only the version read: a Lease another writer changed since stays."""
+        body = {"apiVersion": "v1", "kind": "DeleteOptions",
+                "preconditions": {"resourceVersion": resource_version}}
+        with contextlib.suppress(NotFound, Conflict):
+            self._call(f"delete lease {name}", self.coordination.delete_namespaced_lease,
+                       name, self.namespace, body=body)
+
+    def list_leases(self, label_selector: str) -> Any:
+        result = self._call("list leases", self.coordination.list_namespaced_lease,
+                            self.namespace, label_selector=label_selector)
+        return (result or {}).get("items") or []
+
+    # -- what this function may do --------------------------------------------------------
+
+    def may(self, verb: str, group: str, resource: str, namespace: str = "") -> bool:
+        """A SelfSubjectAccessReview: may this function's account do ``verb`` on
+        ``resource`` in ``namespace`` ('' = every namespace)?"""
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": {"verb": verb, "group": group,
+                                                "resource": resource,
+                                                "namespace": namespace}}}
+        review = self._call(f"review access {verb} {resource}",
+                            self.authorization.create_self_subject_access_review, body)
+        return bool((review or {}).get("status", {}).get("allowed"))
+
+
+def _answer_lost(e: BaseException) -> bool:
+    """The request went out and no answer came: the server may have acted on it.
+    A refused or timed-out connection never carried the request."""
+    if isinstance(e, (urllib3.exceptions.NewConnectionError,
+                      urllib3.exceptions.ConnectTimeoutError)):
+        return False
+    if isinstance(e, urllib3.exceptions.MaxRetryError):
+        return e.reason is not None and _answer_lost(e.reason)
+    return isinstance(e, (urllib3.exceptions.ReadTimeoutError,
+                          urllib3.exceptions.ProtocolError, TimeoutError,
+                          ConnectionResetError))
 
 
 def _is_disruption_budget(e: Any) -> bool:

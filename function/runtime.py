@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Tuple
 
 from .engine import Engine, Response
 from .errors import ResponderError, Unavailable
+from .metrics import METRICS, metrics_text
 from .settings import Settings
 
 log = logging.getLogger("function")
@@ -35,7 +36,10 @@ def start(env: Optional[Mapping[str, str]] = None, *, cluster: bool = True) -> T
                 logging.basicConfig(level=settings.log_level, format="%(message)s")
                 _engine = Engine.from_settings(settings, cluster=cluster)
                 log.info(json.dumps({"message": "started", "policy": _engine.policy.source,
-                                     "cluster": _engine.cluster}))
+                                     "cluster": _engine.cluster,
+                                     "guard_state": _engine.state.kind}))
+                if settings.metrics_port:
+                    METRICS.serve_port(settings.metrics_port)
             except ResponderError as e:
                 _failure = e.message
                 log.error(json.dumps({"message": "refusing to start", "error": e.message}))
@@ -44,6 +48,9 @@ def start(env: Optional[Mapping[str, str]] = None, *, cluster: bool = True) -> T
 
 def ready() -> Tuple[bool, str]:
     if _engine is not None:
+        problem = _engine.permissions.problem()
+        if problem:
+            return False, f"not ready: {problem}"
         return True, f"ready: policy {_engine.policy.source}; {_engine.cluster}"
     return False, f"not ready: {_failure or 'not started'}"
 
@@ -71,6 +78,11 @@ def reset() -> None:
     global _engine, _failure
     with _lock:
         _engine, _failure = None, None
+
+
+def metrics() -> Tuple[str, bytes]:
+    """(Content-Type, body) for a runtime's GET /metrics route."""
+    return metrics_text()
 
 
 def _serve(call: Callable[[Engine], Response]) -> Response:

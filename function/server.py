@@ -11,6 +11,7 @@ import logging
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .engine import Engine
+from .metrics import metrics_text
 
 log = logging.getLogger("function.server")
 
@@ -38,13 +39,17 @@ def serve(engine: Engine, host: str, port: int) -> int:
             self._send(response.status, response.body)
 
         def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] == "/metrics":
+                return self._write(200, *metrics_text())
             ok = self.path.startswith("/health")
             self._send(200 if ok else 404, {"status": "ok"} if ok else {"error": "not found"})
 
         def _send(self, status: int, body: object) -> None:
-            data = json.dumps(body).encode("utf-8")
+            self._write(status, "application/json", json.dumps(body).encode("utf-8"))
+
+        def _write(self, status: int, content_type: str, data: bytes) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -39,6 +39,23 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("expected a port from 1 to 65535, or 0 for none")
+    return value
+
+
+GUARD_STATES = ("auto", "kubernetes", "file", "memory")
+
+
+def _guard_state(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in GUARD_STATES:
+        raise ValueError(f"expected one of {', '.join(GUARD_STATES)}")
+    return value
+
+
 def _log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -83,10 +100,24 @@ class Settings:
     kube_retry_budget: float = _setting(
         PREFIX + "KUBE_RETRY_BUDGET", 5.0, _positive_float,
         doc="Seconds all attempts of one call may take together.")
+    alert_deadline: float = _setting(
+        PREFIX + "ALERT_DEADLINE", 5.0, _positive_float,
+        doc="Seconds one alert may take, all its Kubernetes calls and retries together; "
+            "past it the answer is 503 with what was and was not done.")
+    guard_state: str = _setting(
+        PREFIX + "GUARD_STATE", "auto", _guard_state,
+        doc="Where dedup and rate-limit counts live: 'kubernetes' (Leases in the function's "
+            "own namespace, shared by every replica), 'file' (STATE_FILE, shared by one "
+            "pod's processes), 'memory' (this process); 'auto': kubernetes when a cluster "
+            "is configured, else file when STATE_FILE is set, else memory.")
     state_file: Optional[str] = _setting(
         PREFIX + "STATE_FILE", None,
-        doc="File shared by the pod's processes for dedup and rate-limit counts (Kubeless "
-            "forks a process per request); unset: kept in memory.")
+        doc="File shared by the pod's processes for dedup and rate-limit counts, under "
+            "flock (guard state 'file').")
+    metrics_port: int = _setting(
+        PREFIX + "METRICS_PORT", 0, _port,
+        doc="Side port serving Prometheus metrics at any path, for runtimes without a "
+            "/metrics route of their own; 0: none.")
     pod_name: Optional[str] = _setting(
         "POD_NAME", None, doc="This function's own pod (downward API); never acted on.")
     pod_namespace: Optional[str] = _setting(
@@ -109,6 +140,9 @@ class Settings:
             except ValueError as e:
                 raise SettingsError(f"{name}={raw!r}: {e}", field=name) from e
         settings = cls(**values)
+        if settings.guard_state == "file" and not settings.state_file:
+            raise SettingsError(f"{PREFIX}GUARD_STATE=file needs {PREFIX}STATE_FILE",
+                                field=PREFIX + "STATE_FILE")
         if settings.cluster not in ("auto", "off"):
             raise SettingsError(
                 f"{PREFIX}CLUSTER={settings.cluster!r}: expected auto or off",

@@ -41,6 +41,9 @@ def cloud_event(event: CloudEvent) -> None:
 def http(request: flask.Request) -> Tuple[bytes, int, Dict[str, str]]:
     """Plain Falco JSON (Falcosidekick's webhook output, Falco's http_output); the core
     also reads a CloudEvent sent here, from the raw headers and body."""
+    if request.method == "GET" and request.path == "/metrics":
+        content_type, body = runtime.metrics()
+        return body, 200, {"Content-Type": content_type}
     result = runtime.handle_http(list(request.headers.items()), request.get_data())
     return result.body_bytes(), result.status, result.headers
 

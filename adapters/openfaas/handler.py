@@ -17,6 +17,10 @@ runtime.start()
 
 
 def handle(event: Any, context: Any) -> Dict[str, Any]:
+    if event.method == "GET" and event.path == "/metrics":
+        content_type, body = runtime.metrics()
+        return {"statusCode": 200, "body": body.decode("utf-8"),
+                "headers": {"Content-Type": content_type}}
     result = runtime.handle_http(list(event.headers.items()), event.body)
     # A str body is sent as it is (a dict would be re-encoded by jsonify): the core's JSON,
     # encoded once, with its own Content-Type and status.

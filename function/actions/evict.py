@@ -9,7 +9,7 @@ from ..decision import Status
 from ..errors import Conflict
 from .base import ActionContext, ActionDefinition, RbacRule, param
 from .owners import owner_skip_reason
-from .terminate import _grace
+from .terminate import DONE_REASONS, _grace
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,9 @@ def run(ctx: ActionContext, params: Params) -> Tuple[Status, str]:
         return Status.SKIPPED, "pod was replaced (UID differs): not the pod of the alert"
     if result == "blocked":
         return Status.SKIPPED, f"blocked by PDB: {detail}"
-    return Status.DONE, "pod evicted" if result == "evicted" else "already gone"
+    if result == "confirmed":
+        return Status.DONE, "pod evicted (its answer was lost; the pod, read again, is gone)"
+    return Status.DONE, DONE_REASONS[result]
 
 
 def describe(params: Params) -> str:

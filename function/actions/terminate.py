@@ -67,7 +67,7 @@ def run(ctx: ActionContext, params: Params) -> Tuple[Status, str]:
         if reason:
             return Status.SKIPPED, reason
         status, why = _delete(ctx, params)
-        if status is Status.DONE and why == "pod deleted":
+        if status is Status.DONE and why.startswith("pod deleted"):
             LEDGER.record(key)
         return status, why
 
@@ -78,7 +78,16 @@ def _delete(ctx: ActionContext, params: Params) -> Tuple[Status, str]:
                                        params.grace_period_seconds)
     except Conflict:
         return Status.SKIPPED, "pod was replaced (UID differs): not the pod of the alert"
-    return (Status.DONE, "pod deleted") if deleted else (Status.DONE, "already gone")
+    return Status.DONE, DONE_REASONS[deleted]
+
+
+DONE_REASONS = {
+    "deleted": "pod deleted",
+    "evicted": "pod evicted",
+    "gone": "already gone",
+    # The call's answer was lost; the pod, read again, was gone: it happened.
+    "confirmed": "pod deleted (its answer was lost; the pod, read again, is gone)",
+}
 
 
 def describe(params: Params) -> str:

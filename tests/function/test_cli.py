@@ -58,7 +58,7 @@ def test_check_policy_refuses_an_invalid_one_naming_the_key(tmp_path: Path) -> N
 
 
 def rbac_rules(text: str) -> List[dict]:  # type: ignore[type-arg]
-    document = yaml.safe_load(text)
+    document = next(yaml.safe_load_all(text))
     assert document["kind"] == "ClusterRole"
     return list(document["rules"])
 
@@ -73,9 +73,30 @@ def test_rbac_for_the_default_policy_is_least_privilege() -> None:
     assert all("*" not in v for v in verbs.values())
 
 
-def test_the_committed_cluster_role_is_the_generated_one() -> None:
+def test_the_shared_guard_state_gets_leases_in_the_own_namespace_only() -> None:
+    done = cli("check-policy", "--rbac", "--namespace", "responders")
+    _, role, binding = list(yaml.safe_load_all(done.stdout))
+    assert role["kind"] == "Role" and role["metadata"]["namespace"] == "responders"
+    assert role["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                              "verbs": ["create", "delete", "get", "list", "update"]}]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "falco-responder",
+                                    "namespace": "responders"}]
+    cluster_rules = rbac_rules(done.stdout)
+    assert not any("leases" in r["resources"] for r in cluster_rules)
+
+
+def test_the_committed_rbac_is_the_generated_one() -> None:
+    """clusterrole.yaml is the first document; the guards' Role and its binding sit in
+    serviceaccount.yaml, after the namespace they live in."""
     done = cli("check-policy", "--rbac")
-    assert (REPO / "deploy" / "rbac" / "clusterrole.yaml").read_text() == done.stdout
+    first, _ = done.stdout.split("---\n", 1)
+    rbac = REPO / "deploy" / "rbac"
+    assert (rbac / "clusterrole.yaml").read_text() == first
+    generated = list(yaml.safe_load_all(done.stdout))[1:]
+    committed = [d for d in yaml.safe_load_all((rbac / "serviceaccount.yaml").read_text())
+                 if d["kind"] in ("Role", "RoleBinding")]
+    assert committed == generated
 
 
 def test_the_actions_reference_is_generated_from_the_registry() -> None:

@@ -193,5 +193,5 @@ def test_a_claim_left_by_a_dead_request_expires() -> None:
     clock = Clock()
     dedup = Dedup(60, clock)
     assert dedup.claim(KEY) is None  # never released: the child was killed
-    clock.now += Dedup.STALE_CLAIM + 1
+    clock.now += dedup.stale_after + 1
     assert dedup.claim(KEY) is None

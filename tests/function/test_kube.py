@@ -28,7 +28,9 @@ from .wire import load_json
 def engine_for(host: str, retry: Retry) -> Engine:
     cfg = client.Configuration(host=host)
     cfg.retries = False
-    return Engine(load_default(), Settings(), Kube(client.ApiClient(cfg), retry), "test")
+    # The guards' state in memory: these servers only inject faults, they keep no Leases.
+    return Engine(load_default(), Settings(guard_state="memory"),
+                  Kube(client.ApiClient(cfg), retry), "test")
 
 
 def alert() -> bytes:
@@ -139,12 +141,17 @@ def test_a_hanging_api_server_is_cut_off_by_the_timeout_and_the_budget(faults: A
     assert elapsed < 1.5, elapsed
 
 
-def test_permanent_errors_are_not_retried(faults: Any) -> None:
+def test_permanent_errors_are_not_retried_and_the_answer_says_failed(faults: Any) -> None:
     server = faults([403])
     response = engine_for(server.url, Retry(3, 5.0, 1.0, 0.01)).handle_http(
         {"Content-Type": "application/json"}, alert())
-    assert response.status == 200
-    (action,) = response.body["actions"]
+    assert response.status == 500
+    assert response.body["error"]["type"] == "action_failed"
+    assert response.body["error"]["message"].startswith(
+        "failed: terminate on default/alpine: Kubernetes API 403")
+    decision = response.body["decision"]
+    assert decision["outcome"] == "failed"
+    (action,) = decision["actions"]
     assert action["status"] == "failed" and "403" in action["reason"]
     assert len(server.requests) == 1
 

@@ -59,3 +59,13 @@ def test_an_unusable_state_file_means_not_ready() -> None:
                              "FALCO_RESPONDER_STATE_FILE": "/proc/no/such/dir/guards.json"})
     assert not ok
     assert "FALCO_RESPONDER_STATE_FILE='/proc/no/such/dir/guards.json': cannot use it" in why
+
+
+def test_shared_guards_asked_for_without_a_cluster_mean_not_ready(shell_alert: Any) -> None:
+    ok, why = runtime.start({"FALCO_RESPONDER_CLUSTER": "off",
+                             "FALCO_RESPONDER_GUARD_STATE": "kubernetes"})
+    assert not ok
+    assert why == ("not ready: FALCO_RESPONDER_GUARD_STATE=kubernetes needs a cluster, and "
+                   "none is configured")
+    response = runtime.handle_http({}, json.dumps(shell_alert).encode())
+    assert response.status == 503 and "actions" not in response.body

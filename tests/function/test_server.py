@@ -67,3 +67,19 @@ def test_the_local_server_maps_bad_input_to_400_and_413(server: str) -> None:
     assert send(server + "/", b"{bad", {"Content-Type": "application/json"})[0] == 400
     status, body = send(server + "/", b" " * (1024 * 1024 + 10), {})
     assert status == 413 and body["error"]["type"] == "payload_too_large"
+
+
+def test_the_local_server_serves_prometheus_metrics(server: str) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body = (SHARED / "falco" / "terminal_shell_in_container.falco-0.37-ovh-k8s.json").read_bytes()
+    assert send(server + "/", body, {"Content-Type": "application/json"})[0] == 200
+    with urllib.request.urlopen(server + "/metrics", timeout=10) as answer:
+        assert answer.headers["Content-Type"].startswith("text/plain; version=")
+        text = answer.read().decode("utf-8")
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples[("falco_responder_alerts_total", (("outcome", "would"),))] == 1
+    assert samples[("falco_responder_actions_total",
+                    (("action", "terminate"), ("status", "would")))] == 1
+    assert samples[("falco_responder_decision_duration_seconds_count", ())] == 1

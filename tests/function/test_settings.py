@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Dict
+
 import pytest
 
 from function.errors import SettingsError
@@ -47,3 +49,27 @@ def test_token_file_wins_and_must_be_readable_and_non_empty(tmp_path: object) ->
 def test_every_setting_is_documented() -> None:
     for env, about in describe().items():
         assert about["doc"], env
+
+
+@pytest.mark.parametrize("env,text", [
+    ({"FALCO_RESPONDER_GUARD_STATE": "redis"},
+     "FALCO_RESPONDER_GUARD_STATE='redis': expected one of auto, kubernetes, file, memory"),
+    ({"FALCO_RESPONDER_GUARD_STATE": "file"},
+     "FALCO_RESPONDER_GUARD_STATE=file needs FALCO_RESPONDER_STATE_FILE"),
+])
+def test_a_bad_guard_state_is_refused_by_name(env: Dict[str, str], text: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    assert raised.value.message == text
+
+
+def test_the_guard_state_follows_the_setting(tmp_path: object) -> None:
+    from function.state import FileState, MemoryState, guard_state
+
+    path = f"{tmp_path}/guards.json"
+    assert isinstance(guard_state(Settings(), None), MemoryState)
+    assert isinstance(guard_state(Settings(state_file=path), None), FileState)
+    assert isinstance(guard_state(Settings(guard_state="memory", state_file=path), None),
+                      MemoryState)
+    with pytest.raises(SettingsError, match="GUARD_STATE=kubernetes needs a cluster"):
+        guard_state(Settings(guard_state="kubernetes"), None)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from function import Engine, Settings
-from function.cli import cluster_role
+from function.cli import cluster_role, guard_role
 from function.policy import load_default, parse_policy
 from tests.testbed.kube import Kube
 
@@ -43,6 +43,12 @@ def shell_alert_for(namespace: str, pod: str, *, rule: str = "Terminal shell in 
     return alert
 
 
+def grant_guard_state(kube: Kube, home: str, account: str = "falco-responder") -> None:
+    """The generated Role for the shared guard state (Leases in ``home``), bound."""
+    kube.create_role("falco-responder-guards", guard_role(home)["rules"], home)
+    kube.bind_role("falco-responder-guards", account, home)
+
+
 def post(engine: Engine, alert: Dict[str, Any]) -> Any:
     return engine.handle_http({"Content-Type": "application/json"}, json.dumps(alert).encode())
 
@@ -60,6 +66,7 @@ def responder(kube: Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Re
         home = kube.create_namespace(prefix="responder")
         kube.create_service_account("falco-responder", home)
         kube.bind_cluster_role(role, "falco-responder", account_namespace=home)
+        grant_guard_state(kube, home)
         kubeconfig = kube.token_kubeconfig("falco-responder", home)
         policy_file = tmp_path / f"{role}.yaml"
         policy_file.write_text(policy_text or "", encoding="utf-8")

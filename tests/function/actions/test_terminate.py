@@ -246,8 +246,19 @@ def test_dry_run_runs_every_check_and_changes_nothing(kube: Kube, responder: Res
     assert events_for(kube, "alpine") == []
 
 
-def test_missing_rbac_is_a_failed_action_not_a_crash(kube: Kube, responder: Responder,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def failed_action(response: Any) -> Any:
+    """A permanent failure: 500, the top-level outcome says failed, and which action."""
+    assert response.status == 500, response.body
+    assert response.body["error"]["type"] == "action_failed"
+    decision = response.body["decision"]
+    assert decision["outcome"] == "failed"
+    assert response.body["error"]["message"] == decision["message"]
+    (action,) = decision["actions"]
+    return action
+
+
+def test_missing_rbac_is_a_failed_alert_not_a_crash(kube: Kube, responder: Responder,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     engine = responder()
     kube.create_standalone_pod("alpine")
     # Same account, a role without "delete": what a hand-trimmed ClusterRole would do.
@@ -261,7 +272,7 @@ def test_missing_rbac_is_a_failed_action_not_a_crash(kube: Kube, responder: Resp
                                                 protected_namespaces=frozenset(),
                                                 protect_self=False),
                                             record_events=False)
-    action = only_action(post(engine, shell_alert_for(kube.namespace, "alpine")))
+    action = failed_action(post(engine, shell_alert_for(kube.namespace, "alpine")))
     assert action["status"] == "failed"
     assert action["reason"].startswith("Kubernetes API 403")
     assert kube.read_pod("alpine") is not None
@@ -270,7 +281,7 @@ def test_missing_rbac_is_a_failed_action_not_a_crash(kube: Kube, responder: Resp
     assert engine.rate.limit is not None
     for i in range(engine.rate.limit):
         kube.create_standalone_pod(f"other-{i}")
-        failed = only_action(post(engine, shell_alert_for(kube.namespace, f"other-{i}")))
+        failed = failed_action(post(engine, shell_alert_for(kube.namespace, f"other-{i}")))
         assert failed["status"] == "failed", failed
 
 
