@@ -18,6 +18,7 @@ from .actions import ActionContext
 from .actions.record import event_key, event_message
 from .alert import Alert
 from .auth import TokenCheck
+from .bounded import fit
 from .deadline import scope
 from .decision import Decision, Outcome, Status
 from .decision_log import DECISIONS
@@ -69,7 +70,7 @@ def respond(work: Callable[[], Decision]) -> Response:
         body = e.to_json()
         partial = getattr(e, "decision", None)
         if partial is not None:  # what was and was not done before it failed
-            body["decision"] = partial.to_json()
+            body = fit({**body, "decision": partial.to_json()})
         return Response(e.status, body)
     except Exception:  # a bug: say so without leaking details, never blame the input
         log.exception("internal error while handling an alert")
@@ -257,7 +258,8 @@ class Engine:
                 decision.actions.extend(  # and which were never tried
                     not_attempted(alert, r, a, e) for r, a in planned[done + 1:])
                 e.decision = decision  # type: ignore[attr-defined]
-                decision.message = f"{e.message}; retry"
+                # The details are in the error beside it and in the failed action.
+                decision.message = "a Kubernetes call failed; retry"
                 raise
         failures = [o for o in decision.actions if o.status is Status.FAILED]
         if failures:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from .bounded import fit
+
 
 class ResponderError(Exception):
     """Base of every error the core raises on purpose."""
@@ -23,10 +25,11 @@ class ResponderError(Exception):
         self.field = field
 
     def to_json(self) -> Dict[str, Any]:
+        """The answer's body, cut to fit (see ``bounded``)."""
         body: Dict[str, Any] = {"type": self.kind, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
-        return {"error": body}
+        return fit({"error": body})
 
 
 class BadRequest(ResponderError):
