@@ -38,7 +38,7 @@ def fit(body: Dict[str, Any], limit: int = ERROR_BODY_LIMIT) -> Dict[str, Any]:
     if _size(body) <= limit:
         return body
     for width in (256, 160, 96, 48):
-        cut = _cut(body, width)
+        cut: Dict[str, Any] = _cut(body, width)
         if _size(cut) <= limit:
             return cut
     # Too many actions to list: keep what failed and the outcome, and count the rest.
