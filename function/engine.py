@@ -318,7 +318,7 @@ class Engine:
                 if definition.gone_is_done and not dry:
                     return outcome(Status.DONE, "already gone")
                 return outcome(Status.SKIPPED, "pod not found")
-            ctx = ActionContext(alert, target, rule.name, pod, self.kube, dry)
+            ctx = ActionContext(alert, target, rule.name, pod, self.kube, dry, self.state)
             reason = (pod_guard(guards, pod, target, self.own_pod)
                       or stale_target(guards, pod, alert)
                       or opted_out(guards, state.namespace_meta(), f"namespace "

@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import urllib3
 from kubernetes import client, config
@@ -186,6 +186,12 @@ class Kube:
     def get_workload(self, kind: str, namespace: str, name: str) -> Optional[Dict[str, Any]]:
         method = getattr(self.apps, _WORKLOADS[kind])
         return self._get(f"get {kind} {namespace}/{name}", method, name, namespace)
+
+    def list_pods(self, namespace: str, label_selector: str) -> List[Dict[str, Any]]:
+        result = self._call(f"list pods {namespace} ({label_selector})",
+                            self.core.list_namespaced_pod, namespace,
+                            label_selector=label_selector)
+        return list((result or {}).get("items") or [])
 
     def _get(self, what: str, method: Callable[..., Any], *args: Any) -> Optional[Dict[str, Any]]:
         try:

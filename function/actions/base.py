@@ -28,6 +28,7 @@ from ..errors import PolicyError
 if TYPE_CHECKING:
     from ..alert import Alert, Target
     from ..kube import Kube
+    from ..state import GuardState
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class ActionContext:
     pod: Optional[Dict[str, Any]]
     kube: Optional[Kube]
     dry_run: bool
+    #: Where this function's replicas share claims (None: no sharing needed, e.g. the CLI).
+    state: Optional[GuardState] = None
 
     @property
     def uid(self) -> Optional[str]:

@@ -1,6 +1,8 @@
 """Who owns a pod, and whether taking it away leaves its owner healthy enough.
 
-Shared by the actions that remove pods (terminate, evict); reads go through Kube.
+Shared by the actions that remove pods (terminate, evict); reads go through Kube. The
+count and the removal happen under a claim on the owner in the guard state, so concurrent
+alerts, on one replica of this function or several, never together go below the minimum.
 """
 
 from __future__ import annotations
@@ -8,17 +10,20 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 
+from ..deadline import remaining
+from ..errors import DeadlineExceeded
+from ..state import Claim
 from .base import ActionContext, RbacRule
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
-# Reading the owner chain, for min_healthy_replicas.
+# Reading the owner chain and counting its ready pods, for min_healthy_replicas.
 OWNER_READS = (RbacRule("apps", ("replicasets", "deployments", "statefulsets", "daemonsets"),
-                        ("get",)),)
+                        ("get",)),
+               RbacRule("", ("pods",), ("list",)))
 
 
 @dataclass(frozen=True)
@@ -100,47 +105,6 @@ def _top_owner(ctx: ActionContext, kind: str, name: str
     return kind, name, workload
 
 
-class OwnerLedger:
-    """Pods this process removed per owner, recently, and one lock per owner.
-
-    An owner's ``readyReplicas`` lags behind deletions (its controller updates it later),
-    so two alerts for two replicas would each see the full count and together go below
-    the minimum. The check and the deletion run under the owner's lock, and removals made
-    in the last ``window`` seconds are subtracted from the ready count. After the
-    controller caught up a removal counts twice until it leaves the window: the error is
-    on the side of keeping pods.
-    """
-
-    def __init__(self, window: float = 60.0, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
-        self.window = window
-        self.clock = clock
-        self._guard = threading.Lock()
-        self._locks: Dict[str, threading.Lock] = {}
-        self._removed: Dict[str, List[float]] = {}
-
-    @contextlib.contextmanager
-    def hold(self, owner: str) -> Iterator[None]:
-        with self._guard:
-            lock = self._locks.setdefault(owner, threading.Lock())
-        with lock:
-            yield
-
-    def recent(self, owner: str) -> int:
-        with self._guard:
-            now = self.clock()
-            kept = [t for t in self._removed.get(owner, []) if t > now - self.window]
-            self._removed[owner] = kept
-            return len(kept)
-
-    def record(self, owner: str) -> None:
-        with self._guard:
-            self._removed.setdefault(owner, []).append(self.clock())
-
-
-LEDGER = OwnerLedger()
-
-
 def replica_owner(ctx: ActionContext) -> Optional[Tuple[str, str, Optional[Dict[str, Any]]]]:
     """(kind, name, object) of the workload whose replicas count, or None (no replicas)."""
     if ctx.pod is None:
@@ -153,7 +117,35 @@ def replica_owner(ctx: ActionContext) -> Optional[Tuple[str, str, Optional[Dict[
 
 
 def owner_key(ctx: ActionContext, kind: str, name: str) -> str:
-    return f"{ctx.target.namespace}/{kind}/{name}"
+    return f"owner/{ctx.target.namespace}/{kind}/{name}"
+
+
+def label_selector(selector: Mapping[str, Any]) -> str:
+    """A workload's ``spec.selector`` as the API's label selector string."""
+    terms = [f"{key}={value}" for key, value in sorted((selector.get("matchLabels")
+                                                         or {}).items())]
+    for expression in selector.get("matchExpressions") or ():
+        key, operator = expression["key"], expression["operator"]
+        values = ",".join(expression.get("values") or ())
+        terms.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
+                      "Exists": key, "DoesNotExist": f"!{key}"}[operator])
+    return ",".join(terms)
+
+
+def other_ready_pods(ctx: ActionContext, workload: Mapping[str, Any]) -> int:
+    """Ready replicas of the workload besides the alert's pod, counted from the pods.
+
+    The owner's ``readyReplicas`` lags behind deletions until its controller catches up,
+    so two alerts for two replicas would each see the full count. The pods themselves do
+    not lag: one being deleted is gone, or terminating, as soon as the delete returns.
+    """
+    assert ctx.pod is not None
+    uid = ctx.pod.get("metadata", {}).get("uid")
+    selector = label_selector(workload.get("spec", {}).get("selector") or {})
+    pods = ctx.api().list_pods(ctx.target.namespace, selector) if selector else []
+    return sum(1 for pod in pods if _is_ready(pod)
+               and pod.get("metadata", {}).get("uid") != uid
+               and not pod.get("metadata", {}).get("deletionTimestamp"))
 
 
 def replicas_skip_reason(ctx: ActionContext, minimum: Optional[MinHealthy]) -> Optional[str]:
@@ -163,26 +155,43 @@ def replicas_skip_reason(ctx: ActionContext, minimum: Optional[MinHealthy]) -> O
     owner = replica_owner(ctx)
     if owner is None:
         return None
-    kind, name, workload = owner
-    return replicas_reason(ctx, minimum, kind, name, workload,
-                           LEDGER.recent(owner_key(ctx, kind, name)))
+    return replicas_reason(ctx, minimum, *owner)
 
 
 def replicas_reason(ctx: ActionContext, minimum: MinHealthy, kind: str, name: str,
-                    workload: Optional[Dict[str, Any]], removed: int) -> Optional[str]:
-    assert ctx.pod is not None
+                    workload: Optional[Dict[str, Any]]) -> Optional[str]:
     if workload is None:
         return f"min_healthy_replicas: owner {kind} {name} not found"
-    spec, status = workload.get("spec", {}), workload.get("status", {})
     if kind == "DaemonSet":
-        desired, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
+        desired = workload.get("status", {}).get("desiredNumberScheduled", 0)
     else:
-        desired, ready = spec.get("replicas", 1), status.get("readyReplicas", 0)
+        desired = workload.get("spec", {}).get("replicas", 1)
     required = minimum.required(int(desired or 0))
-    left = int(ready or 0) - removed - (1 if _is_ready(ctx.pod) else 0)
+    left = other_ready_pods(ctx, workload)
     if left < required:
         how = f" ({minimum} of {desired} desired)" if minimum.percent is not None else ""
-        just = f", {removed} removed here moments ago" if removed else ""
         return (f"min_healthy_replicas: {kind} {name} would keep {left} ready replica(s), "
-                f"{required} required{how}{just}")
+                f"{required} required{how}")
     return None
+
+
+@contextlib.contextmanager
+def owner_lock(ctx: ActionContext, key: str, poll: float = 0.02) -> Iterator[None]:
+    """Hold the owner while its replicas are counted and one is removed, for every replica
+    of this function (a claim in the guard state), until the alert's deadline."""
+    state = ctx.state
+    if state is None:
+        yield
+        return
+    # A holder that died leaves its claim; it is taken over after the longest an alert lasts.
+    stale_after = (remaining() or 5.0) + 5.0
+    while state.claim(key, time.time(), 0.0, stale_after) is not Claim.CLAIMED:
+        left = remaining()
+        if left is not None and left <= poll:
+            raise DeadlineExceeded(f"{key}: another request held it past the alert's "
+                                   "deadline")
+        time.sleep(poll)
+    try:
+        yield
+    finally:
+        state.release(key, time.time(), acted=False, window=0.0)

@@ -9,10 +9,10 @@ from ..decision import Status
 from ..errors import Conflict
 from .base import ActionContext, ActionDefinition, RbacRule, param
 from .owners import (
-    LEDGER,
     OWNER_READS,
     MinHealthy,
     owner_key,
+    owner_lock,
     owner_skip_reason,
     parse_min_healthy,
     replica_owner,
@@ -58,18 +58,13 @@ def run(ctx: ActionContext, params: Params) -> Tuple[Status, str]:
     if owner is None:
         return _delete(ctx, params)
     kind, name, workload = owner
-    key = owner_key(ctx, kind, name)
-    # Check and delete under the owner's lock, counting what was just removed: concurrent
-    # alerts for several replicas must not together go below the minimum.
-    with LEDGER.hold(key):
-        reason = replicas_reason(ctx, minimum, kind, name, workload,  # type: ignore[arg-type]
-                                 LEDGER.recent(key))
+    # Counted again under the owner's claim, right before the delete: concurrent alerts for
+    # several replicas must not together go below the minimum.
+    with owner_lock(ctx, owner_key(ctx, kind, name)):
+        reason = replicas_reason(ctx, minimum, kind, name, workload)  # type: ignore[arg-type]
         if reason:
             return Status.SKIPPED, reason
-        status, why = _delete(ctx, params)
-        if status is Status.DONE and why.startswith("pod deleted"):
-            LEDGER.record(key)
-        return status, why
+        return _delete(ctx, params)
 
 
 def _delete(ctx: ActionContext, params: Params) -> Tuple[Status, str]:
@@ -99,7 +94,8 @@ DEFINITION = ActionDefinition(
     name="terminate",
     description="Delete the pod. The delete is conditioned on the pod's UID. With "
                 "min_healthy_replicas it also reads the owner chain (apps replicasets, "
-                "deployments, statefulsets, daemonsets: get), and only then needs that.",
+                "deployments, statefulsets, daemonsets: get) and counts the owner's ready "
+                "pods (pods: list), and only then needs that.",
     params=Params,
     rbac=(RbacRule("", ("pods",), ("delete",)),),
     rbac_if=lambda params: OWNER_READS if params.min_healthy_replicas is not None else (),

@@ -344,14 +344,36 @@ class Kube:
                           replicas: int = 1, image: str = DEFAULT_IMAGE) -> client.V1Deployment:
         """A Deployment as a user creates it: on a cluster whose controllers act, its
         ReplicaSet and pods come from them (``pods.wait_running(..., f"app={name}")``)."""
-        labels = {"app": name}
+        labels, template = self._workload(name, image)
         return self.apps.create_namespaced_deployment(self._ns(namespace), client.V1Deployment(
             metadata=client.V1ObjectMeta(name=name, labels=labels),
             spec=client.V1DeploymentSpec(
                 replicas=replicas, selector=client.V1LabelSelector(match_labels=labels),
-                template=client.V1PodTemplateSpec(
-                    metadata=client.V1ObjectMeta(labels=labels),
-                    spec=self._template_spec(image, None)))))
+                template=template)))
+
+    def create_statefulset(self, name: str, namespace: Optional[str] = None,
+                           replicas: int = 1, image: str = DEFAULT_IMAGE) -> client.V1StatefulSet:
+        """A StatefulSet as a user creates it (pods ``name-0``... from its controller)."""
+        labels, template = self._workload(name, image)
+        return self.apps.create_namespaced_stateful_set(self._ns(namespace), client.V1StatefulSet(
+            metadata=client.V1ObjectMeta(name=name, labels=labels),
+            spec=client.V1StatefulSetSpec(
+                replicas=replicas, service_name=name, template=template,
+                selector=client.V1LabelSelector(match_labels=labels))))
+
+    def create_daemonset(self, name: str, namespace: Optional[str] = None,
+                         image: str = DEFAULT_IMAGE) -> client.V1DaemonSet:
+        """A DaemonSet as a user creates it (one pod per node, from its controller)."""
+        labels, template = self._workload(name, image)
+        return self.apps.create_namespaced_daemon_set(self._ns(namespace), client.V1DaemonSet(
+            metadata=client.V1ObjectMeta(name=name, labels=labels),
+            spec=client.V1DaemonSetSpec(
+                template=template, selector=client.V1LabelSelector(match_labels=labels))))
+
+    def _workload(self, name: str, image: str) -> Any:
+        labels = {"app": name}
+        return labels, client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels=labels),
+                                                spec=self._template_spec(image, None))
 
     def set_deployment_status(self, name: str, namespace: Optional[str] = None,
                               replicas: int = 1, ready: Optional[int] = None,

@@ -53,8 +53,7 @@ def post(engine: Engine, alert: Dict[str, Any]) -> Any:
     return engine.handle_http({"Content-Type": "application/json"}, json.dumps(alert).encode())
 
 
-@pytest.fixture
-def responder(kube: Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Responder:
+def make_responder(kube: Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Responder:
     """``responder(policy_yaml="", **settings)``: an Engine started the way production starts
     it (policy file, kubeconfig), as a ServiceAccount bound to the generated ClusterRole."""
 
@@ -80,6 +79,19 @@ def responder(kube: Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Re
         return engine
 
     return make
+
+
+@pytest.fixture
+def responder(kube: Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Responder:
+    """The function on the bare API server (``make_responder``)."""
+    return make_responder(kube, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def cluster_responder(cluster_kube: Kube, tmp_path: Path,
+                      monkeypatch: pytest.MonkeyPatch) -> Responder:
+    """The function on the cluster whose controllers act (``make_responder``)."""
+    return make_responder(cluster_kube, tmp_path, monkeypatch)
 
 
 def events_for(kube: Kube, pod: str) -> list:  # type: ignore[type-arg]

@@ -126,30 +126,6 @@ rules:
 """
 
 
-@pytest.mark.parametrize("minimum,ready,acts,text", [
-    ("'50%'", 3, True, ""),
-    ("'50%'", 2, True, ""),          # 50% of 3 is 2 (rounded up); 2 stay ready
-    ("'50%'", 1, False, "would keep 1 ready replica(s), 2 required (50% of 3 desired)"),
-    ("'100%'", 2, False, "would keep 2 ready replica(s), 3 required (100% of 3 desired)"),
-    ("2", 2, True, ""),
-    ("3", 2, False, "would keep 2 ready replica(s), 3 required"),
-])
-def test_min_healthy_replicas_as_count_or_percent_of_desired(
-        kube: Kube, responder: Responder, minimum: str, ready: int, acts: bool,
-        text: str) -> None:
-    engine = responder(min_healthy(minimum))
-    family = kube.create_deployment_pod("web", replicas=3)
-    kube.set_deployment_status("web", replicas=3, ready=ready, available=ready)
-    action = only_action(post(engine, shell_alert_for(kube.namespace, family.name)))
-    if acts:
-        assert action["status"] == "done"
-        assert kube.read_pod(family.name) is None
-    else:
-        assert action["status"] == "skipped"
-        assert action["reason"] == f"min_healthy_replicas: Deployment web {text}"
-        assert kube.read_pod(family.name) is not None
-
-
 def test_protected_namespaces_are_never_touched(kube: Kube, responder: Responder) -> None:
     kube.ensure_service_account("default", "kube-system")
     kube.create_standalone_pod("alpine", "kube-system")
@@ -283,32 +259,3 @@ def test_missing_rbac_is_a_failed_alert_not_a_crash(kube: Kube, responder: Respo
         kube.create_standalone_pod(f"other-{i}")
         failed = failed_action(post(engine, shell_alert_for(kube.namespace, f"other-{i}")))
         assert failed["status"] == "failed", failed
-
-
-def test_concurrent_alerts_never_take_an_owner_below_its_minimum(
-        kube: Kube, responder: Responder) -> None:
-    """The owner's readyReplicas lags deletions: three replicas, three alerts at once, a
-    minimum of two ready -> exactly one pod goes."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tests.testbed.kube import owner_reference
-
-    engine = responder(min_healthy("2"))
-    family = kube.create_deployment_pod("web", replicas=3)
-    replicaset = family.owners[0]
-    names = [family.name]
-    for i in range(2):
-        pod = kube.create_pod(f"{replicaset.metadata.name}-extra{i}",
-                              labels=replicaset.metadata.labels,
-                              owners=[owner_reference(replicaset)])
-        names.append(pod.metadata.name)
-    for name in names:  # what a kubelet would report
-        kube.core.patch_namespaced_pod_status(name, kube.namespace, {"status": {
-            "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
-    kube.set_deployment_status("web", replicas=3, ready=3, available=3)
-    with ThreadPoolExecutor(3) as pool:
-        actions = list(pool.map(
-            lambda n: only_action(post(engine, shell_alert_for(kube.namespace, n))), names))
-    assert sorted(a["status"] for a in actions) == ["done", "skipped", "skipped"], actions
-    assert all("min_healthy_replicas" in a["reason"] for a in actions if a["status"] != "done")
-    assert sum(kube.read_pod(n) is None for n in names) == 1
