@@ -34,6 +34,8 @@ MakeAlert = Callable[[str, str], Dict[str, Any]]
 MakeSidekick = Callable[..., Sidekick]
 MakeReceiver = Callable[..., Receiver]
 RESPONSE_TYPE = "dev.falcoresponder.response.v1"
+#: How an event sink answers: accepted, no reply event (a body would be taken for one).
+SINK = {"port": 80, "status": 202, "response_body": b""}
 
 
 def deploy_alpine(kube: Kube) -> Dict[str, Any]:
@@ -155,7 +157,7 @@ def test_broker_routes_the_decision_to_a_responses_trigger_and_never_back_to_the
     receiver: MakeReceiver, alert: MakeAlert,
 ) -> None:
     notifier = receiver(netns=session_network.host(
-        "notifier", service_names("notifier", NAMESPACE)), port=80)
+        "notifier", service_names("notifier", NAMESPACE)), **SINK)
     kube = responder.kube
     kube.core.create_namespaced_service(NAMESPACE, client.V1Service(
         metadata=client.V1ObjectMeta(name="notifier"),
@@ -196,7 +198,7 @@ def test_broker_trigger_filter_on_source_matches_what_falcosidekick_sends(
     """The seed blog's Trigger filtered on ``source: falco.org``; Falcosidekick 2.29+ sends
     ``https://falco.org``, so that filter matches nothing (docs/knative.md)."""
     label = "blog" if not delivered else "exact"
-    sink = receiver(netns=session_network.host(label, service_names(label, NAMESPACE)), port=80)
+    sink = receiver(netns=session_network.host(label, service_names(label, NAMESPACE)), **SINK)
     kube = responder.kube
     trigger = f"source-{label}"
     kube.apply_objects([{
@@ -287,7 +289,7 @@ def test_broker_gives_up_after_the_triggers_retries_and_the_dead_letter_sink_kee
 ) -> None:
     sink_spec = commented_dead_letter_sink()
     name = sink_spec["ref"]["name"]
-    sink = receiver(netns=session_network.host(name, service_names(name, NAMESPACE)), port=80)
+    sink = receiver(netns=session_network.host(name, service_names(name, NAMESPACE)), **SINK)
     kube = responder.kube
     kube.core.create_namespaced_service(NAMESPACE, client.V1Service(
         metadata=client.V1ObjectMeta(name=name),

@@ -210,6 +210,14 @@ class Network:
             for host in self.hosts:
                 host.write_hosts(self.names)
 
+    def resolve(self, name: str) -> str:
+        """The address ``name`` has on this network (the test process's own resolver does
+        not see the hosts' /etc/hosts)."""
+        try:
+            return self.names[name]
+        except KeyError:
+            raise NetnsError(f"{name} is not registered on this network") from None
+
     def loopback_socket(self, port: int) -> Path:
         """A Unix socket that leads to the machine's ``127.0.0.1:port`` (started once)."""
         path = self.workdir / f"loopback-{port}.sock"
