@@ -58,6 +58,7 @@ bench: $(VENV)/.installed peers
 	$(PY) -m bench.decision
 	$(PY) -m bench.storm
 	$(PY) -m bench.guards
+	$(PY) -m bench.chain
 	$(PY) -m bench.adapters_knative_func
 	$(PY) -m bench.adapters_parliament
 	$(PY) -m bench.adapters_functions_framework

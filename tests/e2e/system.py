@@ -22,7 +22,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import yaml
 from kubernetes import client
@@ -147,14 +147,18 @@ def _publish_serving_status(kube: Kube, ksvc: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def deploy_responder(cluster: Cluster, eventing: Eventing, network: Network,
-                     workdir: Path) -> Responder:
-    """The function deployed as the README says: deploy/rbac, the policy ConfigMap, the
-    token Secret, the Broker ``default``, the Knative Service from func.yaml, and func's
-    build of the function serving on a host that answers to that Service's address."""
+                     workdir: Path, policy: Optional[str] = None) -> Responder:
+    """The function deployed as the README says: deploy/rbac, the policy ConfigMap (with
+    ``policy`` instead of the shipped one when given), the token Secret, the Broker
+    ``default``, the Knative Service from func.yaml, and func's build of the function
+    serving on a host that answers to that Service's address."""
     kube = Kube(cluster.apiserver, workdir, namespace=NAMESPACE)
     for manifest in sorted((REPO / "deploy" / "rbac").glob("*.yaml")):
         kube.apply_manifest(manifest)
-    kube.apply_manifest(REPO / "deploy" / "policy-configmap.yaml")
+    configmap = yaml.safe_load((REPO / "deploy" / "policy-configmap.yaml").read_text())
+    if policy is not None:
+        configmap["data"]["policy.yaml"] = policy
+    kube.apply_objects([configmap])
     token = secrets.token_hex(24)
     kube.core.create_namespaced_secret(NAMESPACE, client.V1Secret(
         metadata=client.V1ObjectMeta(name="falco-responder-token"),
