@@ -85,10 +85,13 @@ def func_yaml_with(tmp_path: Path, change: Any) -> Path:
 
 
 def test_func_loads_the_repository_as_an_initialized_valid_function() -> None:
+    ignored = (REPO / ".gitignore").read_text()
     loaded = func_load(REPO)
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.split() == ["name=falco-responder", "runtime=python",
                                      "invoke=cloudevent", "initialized=true"]
+    # func adds /.func to .gitignore when it is missing: the committed one has it.
+    assert (REPO / ".gitignore").read_text() == ignored
 
 
 def test_func_refuses_a_func_yaml_without_created(tmp_path: Path) -> None:
