@@ -11,7 +11,7 @@ import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from bench import load
 from tests.testbed import procs
@@ -75,7 +75,8 @@ def compare(contenders: Sequence[Contender], env: Dict[str, str],
 
 
 def report(title: str, rows: Sequence[Row], pairs: Sequence[Tuple[str, str]],
-           python: str, requests: int = 3000) -> None:
+           python: str, requests: int = 3000,
+           python_env: Optional[Dict[str, str]] = None) -> None:
     by = {row.label: row for row in rows}
     print(f"{title}; 4 keep-alive clients, {requests} requests, best of {ROUNDS} "
           "alternating rounds")
@@ -89,7 +90,8 @@ def report(title: str, rows: Sequence[Row], pairs: Sequence[Tuple[str, str]],
         print(f"{ours}: throughput {share:.0%} of {empty} (target >= 80%) -> "
               f"{'meets' if share >= 0.8 else 'MISSES'}; cold start "
               f"+{by[ours].cold - by[empty].cold:.2f} s")
-    print(f"`import kubernetes` alone takes {load.import_seconds(python, 'kubernetes'):.2f} s "
+    seconds = load.import_seconds(python, "kubernetes", env=python_env)
+    print(f"`import kubernetes` alone takes {seconds:.2f} s "
           "in this venv (paid before the first alert: at start, or when the module loads)")
 
 

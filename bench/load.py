@@ -108,11 +108,12 @@ def cold_start(argv: Sequence[str], port: int, headers: Headers, body: bytes,
         process.wait(10)
 
 
-def import_seconds(python: str, module: str, runs: int = 3) -> float:
+def import_seconds(python: str, module: str, runs: int = 3,
+                   env: Optional[Dict[str, str]] = None) -> float:
     """Median seconds for a fresh interpreter to import ``module`` (minus a bare start)."""
     def timed(code: str) -> float:
         start = time.perf_counter()
-        subprocess.run([python, "-c", code], check=True)
+        subprocess.run([python, "-c", code], check=True, env=env)
         return time.perf_counter() - start
 
     bare = statistics.median(timed("pass") for _ in range(runs))

@@ -21,21 +21,9 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 from tests.testbed import procs
 from tests.testbed.peers import cache_root
+from tests.testbed.python import interpreter
 
 REPO = Path(__file__).resolve().parents[2]
-PYENV = Path.home() / ".pyenv" / "versions"
-
-
-def interpreter(version: str) -> str:
-    """A CPython ``major.minor``: pyenv's, else one on PATH; fails naming what is missing."""
-    for candidate in sorted(PYENV.glob(f"{version}.*/bin/python{version}"), reverse=True):
-        return str(candidate)
-    found = shutil.which(f"python{version}")
-    if found is None:
-        raise RuntimeError(f"Python {version} is needed for this runtime and was not found "
-                           f"(looked under {PYENV} and on PATH)")
-    return found
-
 
 def requirements(adapter: Path) -> List[str]:
     """The requirement lines of an adapter's requirements.txt."""
