@@ -220,6 +220,11 @@ def unreachable_cluster(tmp_path: Path, port: int) -> Dict[str, str]:
             "FALCO_RESPONDER_KUBE_TIMEOUT": "0.5"}
 
 
+def apiserver_port(kube: Any) -> int:
+    """The loopback port of the test's kube-apiserver (for a network host to reach it)."""
+    return int(urllib.parse.urlsplit(kube.server.host).port or 443)
+
+
 def events_for(kube: Any, name: str) -> List[Any]:
     found = kube.core.list_namespaced_event(kube.namespace,
                                             field_selector=f"involvedObject.name={name}")

@@ -6,7 +6,6 @@ network host named ``gateway.openfaas``, the secret at ``/var/openfaas/secrets/N
 
 from __future__ import annotations
 
-import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -87,10 +86,6 @@ def serve(image: openfaas.Image, python_bin: Path, network: Callable[[], Network
     return make
 
 
-def cluster_port(kube: Kube) -> int:
-    return int(urllib.parse.urlsplit(kube.server.host).port or 443)
-
-
 def test_stack_file_builds_this_handler_with_the_core_and_the_secret() -> None:
     assert (STACK["version"], STACK["provider"]["name"]) == (1.0, "openfaas")
     assert SPEC["lang"] == "python3-http"
@@ -147,7 +142,7 @@ def test_503_passes_through_when_kubernetes_is_unreachable(
 def test_end_to_end_through_the_watchdog(
         serve: Serve, kube: Kube, deployed_env: Dict[str, str],
         alert_time: Callable[[], str]) -> None:
-    server = serve(deployed_env, apiserver_port=cluster_port(kube))
+    server = serve(deployed_env, apiserver_port=contract.apiserver_port(kube))
     with server.reach():
         contract.check_end_to_end(server.url, OPENFAAS_HEADERS, kube, alert_time)
 
@@ -156,7 +151,7 @@ def test_end_to_end_through_the_watchdog(
 def test_falcosidekick_openfaas_output_kills_the_pod(
         serve: Serve, kube: Kube, deployed_env: Dict[str, str], alert_time: Callable[[], str],
         falcosidekick: Callable[..., Sidekick]) -> None:
-    server = serve(deployed_env, apiserver_port=cluster_port(kube))
+    server = serve(deployed_env, apiserver_port=contract.apiserver_port(kube))
     assert server.host is not None
     sidekick = falcosidekick(
         {"openfaas": {"functionname": FUNCTION, "functionnamespace": "openfaas-fn"}},
@@ -174,7 +169,7 @@ def webhook(token: str) -> Dict[str, Any]:
 def test_falcosidekick_webhook_output_with_the_token_kills_the_pod(
         serve: Serve, kube: Kube, deployed_env: Dict[str, str], alert_time: Callable[[], str],
         falcosidekick: Callable[..., Sidekick]) -> None:
-    server = serve(deployed_env, token=contract.TOKEN, apiserver_port=cluster_port(kube))
+    server = serve(deployed_env, token=contract.TOKEN, apiserver_port=contract.apiserver_port(kube))
     assert server.host is not None
     sidekick = falcosidekick(webhook(contract.TOKEN),
                              host=server.host.network.host("falcosidekick"))
@@ -185,7 +180,7 @@ def test_falcosidekick_webhook_output_with_the_token_kills_the_pod(
 def test_falcosidekick_webhook_output_with_a_wrong_token_is_401_and_the_pod_stays(
         serve: Serve, kube: Kube, deployed_env: Dict[str, str], alert_time: Callable[[], str],
         falcosidekick: Callable[..., Sidekick]) -> None:
-    server = serve(deployed_env, token=contract.TOKEN, apiserver_port=cluster_port(kube))
+    server = serve(deployed_env, token=contract.TOKEN, apiserver_port=contract.apiserver_port(kube))
     assert server.host is not None
     sidekick = falcosidekick(webhook("not-the-token"),
                              host=server.host.network.host("falcosidekick"))
