@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import yaml
 
@@ -55,7 +55,7 @@ def image_requirements(version: str = VERSION) -> List[str]:
     return match.group(1).split()
 
 
-def runtime_phase(phase: str, version: str = VERSION) -> Dict[str, object]:
+def runtime_phase(phase: str, version: str = VERSION) -> Dict[str, Any]:
     """A phase (``installation``, ``runtime``) of ``python.jsonnet`` for ``version``: the
     command or env Kubeless uses for it (the file is plain JSON-like jsonnet)."""
     document = yaml.safe_load((folder() / "python.jsonnet").read_text(encoding="utf-8"))
