@@ -1,29 +1,43 @@
-"""Knative func (func-python 0.8.x): our adapter against an empty function, same server.
+"""Knative func (func-python, func's own scaffolding): our function against an empty one.
 
     .venv/bin/python -m bench.adapters_knative_func      (part of `make bench`)
 
-Both run in func-python's CloudEvent middleware on hypercorn, in the same venv (this
-repository installed as func installs it), and get the same request: Falcosidekick's binary
-CloudEvent (../shared/fixtures/wire). Ours runs dry (no cluster), so the numbers are the
-adapter + core cost, not Kubernetes latency.
+Both are built the way func's host builder builds a function (``tests.testbed.knative_func``:
+the archive's ``instanced-cloudevents`` scaffolding, ``pip install . --target lib``) and run
+as its image runs them: ``python service/main.py`` (func-python's CloudEvent middleware on
+hypercorn). They get the same request: Falcosidekick's binary CloudEvent
+(../shared/fixtures/wire). Ours runs dry (no cluster), so the numbers are the adapter + core
+cost, not Kubernetes latency.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from bench.compare import Contender, compare, report
-from tests.adapters import runtimes
-from tests.adapters.test_knative_func import REQUIREMENTS, SCAFFOLD
 from tests.function.wire import SHARED, parse_wire
+from tests.testbed import knative_func
 
+# A function as `func create -l python -t cloudevents` lays one out, answering at once.
+EMPTY_PROJECT = """
+[project]
+name = "function"
+version = "0.1.0"
+dependencies = []
+
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[tool.setuptools]
+packages = ["function"]
+"""
 EMPTY = """
 from cloudevents.core.v1.event import CloudEvent
-from func_python.cloudevent import serve
+
 
 class Empty:
     async def handle(self, scope, receive, send):
@@ -31,30 +45,37 @@ class Empty:
             "type": "empty", "source": "empty", "id": "1", "specversion": "1.0"},
             data={"ok": True}))
 
+
 def new():
     return Empty()
-
-serve(new)
 """
 
 
+def empty_function(root: Path) -> Path:
+    (root / "function").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(EMPTY_PROJECT)
+    (root / "function" / "__init__.py").write_text(EMPTY)
+    return root
+
+
 def main() -> int:
-    python = str(runtimes.venv("knative-func", "3.12", REQUIREMENTS) / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--force-reinstall", str(runtimes.REPO)],
-                   check=True, capture_output=True)
     request = parse_wire(SHARED / "wire" / "cloudevents_binary.http")
-    env = {**os.environ, "PYTHONPATH": "", "FALCO_RESPONDER_CLUSTER": "off"}
+    env = {**os.environ, "FALCO_RESPONDER_CLUSTER": "off"}
+    env.pop("FALCO_RESPONDER_TOKEN", None)
+    ours = knative_func.build()
     with tempfile.TemporaryDirectory(prefix="bench-knative-") as tmp:
         contenders = []
-        for label, source in (("empty function", EMPTY), ("falco-responder", SCAFFOLD)):
-            main_py = Path(tmp) / f"{label.split()[0]}.py"
-            main_py.write_text(source)
-            contenders.append(Contender(label, [python, str(main_py)], tmp, request.headers,
-                                        request.body, {"LISTEN_ADDRESS": "127.0.0.1:{port}"}))
+        for label, root in (("empty function", empty_function(Path(tmp) / "empty")),
+                            ("falco-responder", None)):
+            build_dir = ours if root is None else knative_func.build(root)
+            contenders.append(Contender(
+                label, knative_func.command(build_dir), str(build_dir), request.headers,
+                request.body, {**knative_func.environment(build_dir),
+                               "LISTEN_ADDRESS": "127.0.0.1:{port}"}))
         rows = compare(contenders, env)
-    report("Knative func (func-python 0.8, hypercorn), binary CloudEvent", rows,
-           [("falco-responder", "empty function")], python)
+    report("Knative func (func's scaffolding, func-python on hypercorn), binary CloudEvent",
+           rows, [("falco-responder", "empty function")], knative_func.interpreter(),
+           python_env={**env, "PYTHONPATH": str(ours / "lib")})
     return 0
 
 

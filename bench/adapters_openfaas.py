@@ -1,44 +1,61 @@
-"""OpenFaaS python3-http: our adapter against an empty function, same template server.
+"""OpenFaaS python3-http: our function against an empty one, both behind the real watchdog.
 
-    .venv/bin/python -m bench.adapters_openfaas
+    .venv/bin/python -m bench.adapters_openfaas      (part of `make bench`)
 
-Both run in the template stand-in (tests/adapters/openfaas_template: Flask + waitress) from
-the image layout, in the same Python 3.12 venv, and get the same request: Falcosidekick's
-openfaas output (../shared/fixtures/wire/openfaas_gateway_direct.http). Ours runs dry (no
-cluster). of-watchdog is not in front (the Go module proxy refuses it), so its proxy hop,
-the same for both, is not counted.
+Both are the image ``faas-cli build --shrinkwrap`` describes, realised as its Dockerfile
+builds it (``tests.testbed.openfaas``): the real of-watchdog in ``mode=http`` in front of
+the template's own ``index.py`` (Flask + waitress), the same virtualenv, each on a network
+host of its own (the template's port 5000 is fixed). The empty one is the same image with
+``handler.py`` replaced. They get the same request: Falcosidekick's openfaas output
+(../shared/fixtures/wire/openfaas_gateway_direct.http). Ours runs dry (no cluster). Only the
+benchmark's own hosts are sent to, with bounded request counts.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 from bench.compare import Contender, compare, report
 from tests.adapters import runtimes
-from tests.adapters.test_openfaas import TEMPLATE_REQUIREMENTS, image_layout, requirements
 from tests.function.wire import SHARED, parse_wire
+from tests.testbed import openfaas, peers, private_root
+from tests.testbed.netns import create_network
 
 EMPTY = "def handle(event, context):\n    return {'statusCode': 200, 'body': 'OK'}\n"
 
 
 def main() -> int:
-    venv = runtimes.venv("openfaas", "3.12", [*TEMPLATE_REQUIREMENTS, *requirements()])
-    python = str(venv / "bin" / "python")
     request = parse_wire(SHARED / "wire" / "openfaas_gateway_direct.http")
-    env = {**os.environ, "PYTHONPATH": "", "FALCO_RESPONDER_CLUSTER": "off"}
+    spec = openfaas.stack()["functions"]["falco-responder"]
+    stack_env = {k: str(v) for k, v in spec["environment"].items()
+                 if k != "FALCO_RESPONDER_TOKEN_FILE"}
     with tempfile.TemporaryDirectory(prefix="bench-openfaas-") as tmp:
-        ours = image_layout(Path(tmp) / "ours")
-        empty = image_layout(Path(tmp) / "empty")
-        (empty / "function" / "handler.py").write_text(EMPTY)
-        contenders = [Contender(label, [python, "index.py"], str(folder), request.headers,
-                                request.body, {"UPSTREAM_PORT": "{port}"})
-                      for label, folder in (("empty function", empty), ("falco-responder", ours))]
-        rows = compare(contenders, env)
-    report("OpenFaaS python3-http (Flask + waitress), openfaas output", rows,
-           [("falco-responder", "empty function")], python)
+        context = openfaas.shrinkwrap(copy_to=Path(tmp) / "context")
+        network = create_network(Path(tmp) / "network")
+        try:
+            contenders = []
+            for label in ("empty function", "falco-responder"):
+                image = openfaas.realise(context, Path(tmp) / label.split()[0])
+                if label == "empty function":
+                    (image.home_app / "function" / "handler.py").write_text(EMPTY)
+                python_bin = runtimes.venv("openfaas", "3.12", image.requirements) / "bin"
+                host = network.host(label.split()[0])
+                workdir = Path(tmp) / f"{label.split()[0]}-run"
+                argv = host.exec_argv(private_root.wrap(
+                    [str(peers.binary("fwatchdog"))], workdir,
+                    {openfaas.HOME_APP: image.home_app}, cwd=openfaas.HOME_APP))
+                contenders.append(Contender(
+                    label, argv, tmp, request.headers, request.body,
+                    openfaas.environment(image, python_bin, stack_env), host=host,
+                    fixed_port=openfaas.PORT))
+            rows = compare(contenders, {"FALCO_RESPONDER_CLUSTER": "off"})
+        finally:
+            network.delete()
+    report("OpenFaaS python3-http behind of-watchdog 0.11.6 (Flask + waitress), openfaas "
+           "output", rows, [("falco-responder", "empty function")],
+           str(python_bin / "python"))
     return 0
 
 

@@ -2,19 +2,22 @@
 
 Each contender is started once for its cold start (best of 3: process start to the first
 alert answered), then served while the load runs in alternating rounds, so background load
-on the machine hits every contender alike. Loopback only, bounded request counts.
+on the machine hits every contender alike. Loopback or the benchmark's own network hosts
+only, bounded request counts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import ContextManager, Dict, List, Optional, Sequence, Tuple
 
 from bench import load
 from tests.testbed import procs
+from tests.testbed.netns import Host
 
 ROUNDS = 3
 
@@ -27,6 +30,25 @@ class Contender:
     headers: Sequence[Tuple[str, str]]
     body: bytes
     env: Dict[str, str] = field(default_factory=dict)
+    #: A network host it runs on (argv already enters it) at ``fixed_port``, for servers
+    #: whose ports are fixed (the watchdog's 8080, its function's 5000): one host each.
+    host: Optional[Host] = None
+    fixed_port: int = 8080
+
+    def port(self) -> int:
+        return self.fixed_port if self.host is not None else procs.free_port()
+
+    def address(self) -> str:
+        return self.host.ip if self.host is not None else "127.0.0.1"
+
+    def enter(self) -> ContextManager[None]:
+        return self.host.entered() if self.host is not None else contextlib.nullcontext()
+
+    def open(self, port: int) -> bool:
+        if self.host is not None:
+            return self.host.connectable(port, self.host.ip)
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
 
     def at(self, port: int) -> Tuple[List[str], Dict[str, str]]:
         fill = str(port)
@@ -51,20 +73,23 @@ def compare(contenders: Sequence[Contender], env: Dict[str, str],
             for c in contenders:
                 times = []
                 for _ in range(3):
-                    port = procs.free_port()
+                    port = c.port()
                     argv, extra = c.at(port)
                     times.append(load.cold_start(argv, port, c.headers, c.body,
-                                                 env={**env, **extra}, cwd=c.cwd))
+                                                 env={**env, **extra}, cwd=c.cwd,
+                                                 address=c.address(), enter=c.enter))
                 colds[c.label] = min(times)
-                port = procs.free_port()
+                port = c.port()
                 argv, extra = c.at(port)
                 server = procs.start(c.label.replace(" ", "-"), argv,
                                      Path(tmp) / f"{port}.log", {**env, **extra}, Path(c.cwd))
                 servers.append((c, port, server))
-                procs.wait_until(lambda p=port: _open(p), 60, f"{c.label} listening", server)
+                procs.wait_until(lambda c=c, p=port: c.open(p), 60, f"{c.label} listening",
+                                 server)
             for _ in range(ROUNDS):
                 for c, port, _server in servers:
-                    result = load.run(port, c.headers, c.body, requests=requests)
+                    result = load.run(port, c.headers, c.body, requests=requests,
+                                      address=c.address(), enter=c.enter)
                     assert set(result.statuses) == {200}, (c.label, result.statuses)
                     runs.setdefault(c.label, []).append(result)
         finally:
@@ -75,7 +100,8 @@ def compare(contenders: Sequence[Contender], env: Dict[str, str],
 
 
 def report(title: str, rows: Sequence[Row], pairs: Sequence[Tuple[str, str]],
-           python: str, requests: int = 3000) -> None:
+           python: str, requests: int = 3000,
+           python_env: Optional[Dict[str, str]] = None) -> None:
     by = {row.label: row for row in rows}
     print(f"{title}; 4 keep-alive clients, {requests} requests, best of {ROUNDS} "
           "alternating rounds")
@@ -89,10 +115,7 @@ def report(title: str, rows: Sequence[Row], pairs: Sequence[Tuple[str, str]],
         print(f"{ours}: throughput {share:.0%} of {empty} (target >= 80%) -> "
               f"{'meets' if share >= 0.8 else 'MISSES'}; cold start "
               f"+{by[ours].cold - by[empty].cold:.2f} s")
-    print(f"`import kubernetes` alone takes {load.import_seconds(python, 'kubernetes'):.2f} s "
+    seconds = load.import_seconds(python, "kubernetes", env=python_env)
+    print(f"`import kubernetes` alone takes {seconds:.2f} s "
           "in this venv (paid before the first alert: at start, or when the module loads)")
 
-
-def _open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0

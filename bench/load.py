@@ -1,19 +1,25 @@
 """A small, bounded load generator and cold-start timer for the adapter benchmarks.
 
-Loopback only: every URL here is a server the benchmark itself started on 127.0.0.1.
+Loopback or the benchmark's own network hosts only: every address here is a server the
+benchmark itself started, on 127.0.0.1 or on a test network host it made.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
+import signal
 import statistics
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 Headers = Sequence[Tuple[str, str]]
+Enter = Callable[[], ContextManager[None]]
+_here: Enter = contextlib.nullcontext
 
 
 @dataclass(frozen=True)
@@ -42,15 +48,20 @@ def _one(conn: http.client.HTTPConnection, headers: Headers, body: bytes) -> int
 
 
 def run(port: int, headers: Headers, body: bytes, requests: int = 3000,
-        threads: int = 4) -> Load:
-    """``requests`` POSTs from ``threads`` keep-alive clients; latency per request."""
+        threads: int = 4, address: str = "127.0.0.1", enter: Enter = _here) -> Load:
+    """``requests`` POSTs from ``threads`` keep-alive clients; latency per request.
+    ``enter()``: where each client thread makes its sockets (a network host's namespace)."""
     latencies: List[float] = []
     statuses: Dict[int, int] = {}
     lock = threading.Lock()
     per_thread = requests // threads
 
     def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        with enter():
+            work()
+
+    def work() -> None:
+        conn = http.client.HTTPConnection(address, port, timeout=30)
         mine: List[float] = []
         seen: Dict[int, int] = {}
         for _ in range(per_thread):
@@ -59,7 +70,7 @@ def run(port: int, headers: Headers, body: bytes, requests: int = 3000,
                 status = _one(conn, headers, body)
             except (http.client.HTTPException, OSError):
                 conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn = http.client.HTTPConnection(address, port, timeout=30)
                 status = 0
             mine.append((time.perf_counter() - start) * 1000)
             seen[status] = seen.get(status, 0) + 1
@@ -69,10 +80,11 @@ def run(port: int, headers: Headers, body: bytes, requests: int = 3000,
             for k, v in seen.items():
                 statuses[k] = statuses.get(k, 0) + v
 
-    warm = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for _ in range(100):
-        _one(warm, headers, body)
-    warm.close()
+    with enter():
+        warm = http.client.HTTPConnection(address, port, timeout=30)
+        for _ in range(100):
+            _one(warm, headers, body)
+        warm.close()
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     started = time.perf_counter()
     for t in pool:
@@ -87,32 +99,35 @@ def run(port: int, headers: Headers, body: bytes, requests: int = 3000,
 
 def cold_start(argv: Sequence[str], port: int, headers: Headers, body: bytes,
                env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
-               timeout: float = 60.0) -> float:
-    """Seconds from process start to the first POST answered 200; the process is stopped."""
+               timeout: float = 60.0, address: str = "127.0.0.1", enter: Enter = _here) -> float:
+    """Seconds from process start to the first POST answered 200; the process and every
+    process it started (a watchdog's function) are stopped."""
     started = time.perf_counter()
     process = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         while time.perf_counter() - started < timeout:
+            conn = http.client.HTTPConnection(address, port, timeout=5)
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                if _one(conn, headers, body) == 200:
-                    return time.perf_counter() - started
+                with enter():  # the socket is made at the first request
+                    if _one(conn, headers, body) == 200:
+                        return time.perf_counter() - started
             except OSError:
                 time.sleep(0.005)
             finally:
                 conn.close()
         raise TimeoutError(f"{argv[0]} did not answer within {timeout}s")
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
 
 
-def import_seconds(python: str, module: str, runs: int = 3) -> float:
+def import_seconds(python: str, module: str, runs: int = 3,
+                   env: Optional[Dict[str, str]] = None) -> float:
     """Median seconds for a fresh interpreter to import ``module`` (minus a bare start)."""
     def timed(code: str) -> float:
         start = time.perf_counter()
-        subprocess.run([python, "-c", code], check=True)
+        subprocess.run([python, "-c", code], check=True, env=env)
         return time.perf_counter() - start
 
     bare = statistics.median(timed("pass") for _ in range(runs))

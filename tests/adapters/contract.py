@@ -220,6 +220,11 @@ def unreachable_cluster(tmp_path: Path, port: int) -> Dict[str, str]:
             "FALCO_RESPONDER_KUBE_TIMEOUT": "0.5"}
 
 
+def apiserver_port(kube: Any) -> int:
+    """The loopback port of the test's kube-apiserver (for a network host to reach it)."""
+    return int(urllib.parse.urlsplit(kube.server.host).port or 443)
+
+
 def events_for(kube: Any, name: str) -> List[Any]:
     found = kube.core.list_namespaced_event(kube.namespace,
                                             field_selector=f"involvedObject.name={name}")
@@ -256,3 +261,41 @@ def check_end_to_end(url: str, headers: Any, kube: Any, alert_time: Callable[[],
     finally:
         kube.core.delete_namespaced_pod("alpine", "kube-system")
     return first
+
+
+# -- the chain: the real Falcosidekick posting to the function in its real runtime --------
+
+def check_falcosidekick_chain(sidekick: Any, kube: Any, alert_time: Callable[[], str],
+                              timeout: float = 30.0) -> None:
+    """A shell alert given to Falcosidekick reaches the function through the output under
+    test: the pod is deleted and the FalcoResponse Event recorded."""
+    import time as clock
+
+    kube.create_standalone_pod("alpine")
+    alert = shell_alert(kube.namespace, "alpine")
+    alert["time"] = alert_time()
+    assert sidekick.post_alert(alert) == 200
+    deadline = clock.monotonic() + timeout
+    while kube.read_pod("alpine") is not None or not events_for(kube, "alpine"):
+        assert clock.monotonic() < deadline, (
+            f"pod still there or no Event after {timeout:.0f}s; Falcosidekick's log:\n"
+            f"{sidekick.log_tail()}")
+        clock.sleep(0.1)
+
+
+def check_falcosidekick_refused(sidekick: Any, kube: Any, alert_time: Callable[[], str],
+                                status: int, wait: float = 3.0) -> None:
+    """Falcosidekick's request is answered ``status`` (its log says so) and the pod stays."""
+    import time as clock
+
+    kube.create_standalone_pod("alpine")
+    alert = shell_alert(kube.namespace, "alpine")
+    alert["time"] = alert_time()
+    assert sidekick.post_alert(alert) == 200
+    deadline = clock.monotonic() + wait * 10
+    while f"({status})" not in sidekick.log_tail(200):
+        assert clock.monotonic() < deadline, sidekick.log_tail()
+        clock.sleep(0.1)
+    clock.sleep(wait)  # time to act, had it been accepted
+    assert kube.read_pod("alpine") is not None
+    assert not events_for(kube, "alpine")

@@ -8,6 +8,7 @@ root goes on ``PYTHONPATH`` so every runtime imports this checkout's core.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -17,25 +18,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import ContextManager, Dict, List, Mapping, Optional, Sequence
 
 from tests.testbed import procs
+from tests.testbed.netns import Host
 from tests.testbed.peers import cache_root
+from tests.testbed.python import interpreter
 
 REPO = Path(__file__).resolve().parents[2]
-PYENV = Path.home() / ".pyenv" / "versions"
-
-
-def interpreter(version: str) -> str:
-    """A CPython ``major.minor``: pyenv's, else one on PATH; fails naming what is missing."""
-    for candidate in sorted(PYENV.glob(f"{version}.*/bin/python{version}"), reverse=True):
-        return str(candidate)
-    found = shutil.which(f"python{version}")
-    if found is None:
-        raise RuntimeError(f"Python {version} is needed for this runtime and was not found "
-                           f"(looked under {PYENV} and on PATH)")
-    return found
-
 
 def requirements(adapter: Path) -> List[str]:
     """The requirement lines of an adapter's requirements.txt."""
@@ -73,6 +63,12 @@ class Server:
     name: str
     url: str
     process: procs.Process
+    #: The network host it runs on (reach it from inside), or None: this machine's loopback.
+    host: Optional[Host] = None
+
+    def reach(self) -> ContextManager[None]:
+        """Where a client of ``url`` must make its sockets (the host's namespace)."""
+        return self.host.entered() if self.host is not None else contextlib.nullcontext()
 
     def stop(self) -> None:
         self.process.stop()

@@ -1,18 +1,16 @@
-"""Knative Functions, current: the repo root as func builds it, served by func-python.
-
-The venv holds func-python 0.8.x (with cloudevents 2.x) and this repository installed the
-way func's scaffolding installs it (``function @ <root>``); the server is the scaffolding's
-``from function import new`` + ``func_python.cloudevent.serve``, on LISTEN_ADDRESS.
-"""
+"""Knative Functions, current: the repository root built as func builds it and served by
+func's own scaffolding (``tests.testbed.knative_func``: the archive's
+``instanced-cloudevents`` ``service/main.py`` and ``pyproject.toml``, installed with
+``pip install . --target lib``, run as the image runs it: func-python on LISTEN_ADDRESS)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Callable, Dict, List
 
 import pytest
 
+from tests.testbed import knative_func
 from tests.testbed.kube import Kube
 
 from . import runtimes
@@ -29,47 +27,40 @@ from .contract import (
     wire_headers,
 )
 
-REQUIREMENTS = ["func-python>=0.8,<0.9", "kubernetes>=24", "PyYAML>=5.4", "setuptools>=61"]
-SCAFFOLD = """
-import logging
-from func_python.cloudevent import serve
-logging.basicConfig(level=logging.INFO)
-from function import new as handler
-serve(handler)
-"""
 # The middleware answers every non-CloudEvent (and undecodable) request itself, with 400.
 EXPECT = Expectations(kinds=frozenset({CLOUDEVENT}))
 Start = Callable[..., runtimes.Server]
 
 
 @pytest.fixture(scope="module")
-def knative_venv() -> Path:
-    venv = runtimes.venv("knative-func", "3.12", REQUIREMENTS)
-    # Install this checkout as func's scaffolding does, so the packaging itself is tested.
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    "--no-deps", "--no-build-isolation", "--force-reinstall",
-                    str(runtimes.REPO)], check=True, capture_output=True)
-    return venv
+def build_dir() -> Path:
+    """``.func/build`` of this checkout, as func's host builder leaves it."""
+    return knative_func.build()
 
 
 @pytest.fixture
-def serve(knative_venv: Path, tmp_path: Path, free_port: Callable[[], int],
+def serve(build_dir: Path, tmp_path: Path, free_port: Callable[[], int],
           servers: List[runtimes.Server]) -> Start:
 
     def start(env: Dict[str, str]) -> runtimes.Server:
         port = free_port()
-        main = tmp_path / "service_main.py"
-        main.write_text(SCAFFOLD)
-        server = runtimes.start(
-            "knative-func", [str(knative_venv / "bin" / "python"), str(main)],
-            tmp_path / f"run-{len(servers)}", port, probe="/health/liveness",
-            # No PYTHONPATH: `function` must come from the installed distribution.
-            env={"LISTEN_ADDRESS": f"127.0.0.1:{port}", "PYTHONPATH": "", **env},
-            cwd=tmp_path)
+        process = knative_func.start(tmp_path / f"run-{len(servers)}",
+                                     {"FALCO_RESPONDER_CLUSTER": "off", **env},
+                                     port=port, build_dir=build_dir)
+        server = runtimes.Server("knative-func", f"http://127.0.0.1:{port}", process)
         servers.append(server)
         return server
 
     return start
+
+
+def test_the_build_installs_this_checkout_through_funcs_scaffolding(build_dir: Path) -> None:
+    """No copy of the function: ``function`` in lib is this repository, installed from f."""
+    assert (build_dir / "f").resolve() == runtimes.REPO
+    assert (build_dir / "lib" / "function" / "runtime.py").is_file()
+    assert (build_dir / "lib" / "func_python").is_dir()
+    assert "from function import new as handler" in (build_dir / "service" / "main.py"
+                                                      ).read_text()
 
 
 def test_the_contract(serve: Start) -> None:

@@ -1,11 +1,14 @@
-"""Kubeless python3.8 runtime: ``adapters/kubeless`` deployed as Kubeless deploys it (the
-zip from ``adapters.kubeless.bundle`` unpacked into the function folder), served by the
-contract stand-in ``tests/adapters/kubeless_server/_kubeless.py`` (bottle 0.12.13 +
-cherrypy 8.9.1, the handler in a forkserver child) on Python 3.8, over real HTTP."""
+"""Kubeless python3.8: ``adapters/kubeless`` as Kubeless deploys it, served by the upstream
+runtime ``_kubeless.py``, unmodified (``tests.testbed.kubeless_runtime``): Python 3.8 with
+the image's own packages, ``/kubeless`` laid out as the controller's init containers lay it
+out (the zip from ``adapters.kubeless.bundle`` unpacked, ``requirements.txt`` installed with
+``pip install --prefix=/kubeless``), in a private root on a network host answering to the
+function's Service names. ``test_kubeless_deploy.py`` deploys it with the real CLI and
+controller."""
 
 from __future__ import annotations
 
-import zipfile
+import urllib.request
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -20,15 +23,16 @@ from tests.adapters.contract import (
     unreachable_cluster,
     wire_headers,
 )
-from tests.adapters.runtimes import REPO, Server, start, venv
+from tests.adapters.runtimes import REPO, Server, venv
 from tests.adapters.runtimes import requirements as runtime_requirements
+from tests.testbed import kubeless_runtime
 from tests.testbed.kube import Kube
+from tests.testbed.netns import Network
+from tests.testbed.pods import service_names
+from tests.testbed.sidekick import Sidekick
 
 ADAPTER = REPO / "adapters" / "kubeless"
-SERVER = Path(__file__).resolve().parent / "kubeless_server" / "_kubeless.py"
-# What the python3.8 runtime image installs for its server (its Dockerfile pins the first two).
-RUNTIME = ["bottle==0.12.13", "cherrypy==8.9.1", "wsgi-request-logger==0.4.6",
-           "prometheus_client==0.21.1"]
+FUNCTION, NAMESPACE = "falco-responder", "falco-responder"
 # The runtime parses `Content-Type: application/json` bodies itself before calling the
 # function (bottle's request.json); a body that is not JSON raises there: 500, not ours.
 PLAIN_JSON = Expectations(kinds=frozenset({JSON}), overrides={
@@ -46,48 +50,61 @@ def requirements() -> List[str]:
 
 
 @pytest.fixture(scope="module")
-def python() -> Path:
-    return venv("kubeless", "3.8", [*RUNTIME, *requirements()]) / "bin" / "python"
+def runtime_python() -> Path:
+    """The image's Python 3.8 with what its Dockerfile.3.8 installs."""
+    return venv("kubeless-runtime", "3.8", kubeless_runtime.image_requirements()) / "bin" / \
+        "python"
 
 
 @pytest.fixture(scope="module")
 def function_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The runtime's /kubeless after Kubeless unpacked our zip into it."""
+    """``/kubeless`` after the init containers: our zip unpacked, its deps installed."""
     root = tmp_path_factory.mktemp("kubeless")
-    with zipfile.ZipFile(bundle(root / "falco-responder.zip")) as archive:
-        archive.extractall(root / "kubeless")
-    return root / "kubeless"
+    return kubeless_runtime.layout(root / "kubeless", bundle(root / "falco-responder.zip"),
+                                   ADAPTER / "requirements.txt", kubeless_runtime.pip_python())
 
 
 @pytest.fixture
-def serve(python: Path, function_dir: Path, free_port: Callable[..., int],
+def serve(runtime_python: Path, function_dir: Path, network: Callable[[], Network],
           tmp_path: Path, servers: List[Server]) -> Serve:
     def make(env: Optional[Dict[str, str]] = None, module: str = "handler",
-             folder: Optional[Path] = None, timeout: str = "180") -> Server:
-        port = free_port()
-        folder = folder or function_dir
+             folder: Optional[Path] = None, timeout: str = "180",
+             apiserver_port: Optional[int] = None) -> Server:
+        workdir = tmp_path / f"kubeless-{len(servers)}"
+        host = network().host("function", service_names(FUNCTION, NAMESPACE))
+        if apiserver_port is not None:
+            host.reach_loopback(apiserver_port)
         environment = {
-            "MOD_NAME": module, "FUNC_HANDLER": "handler", "FUNC_PORT": str(port),
-            "FUNC_TIMEOUT": timeout, "FUNC_RUNTIME": "python3.8",
-            "FUNC_MEMORY_LIMIT": "128Mi", "KUBELESS_DIR": str(folder),
-            # The image starts the server in / beside /_kubeless.py; the forkserver finds the
-            # module it preloads (and so the function) through that working directory.
-            # Kubeless puts only the function folder on the path, never this checkout.
-            "PYTHONPATH": str(folder),
+            **kubeless_runtime.function_env(module, "handler", timeout),
             # Per test, so one test's counts never reach another's (the default is in /tmp).
-            "FALCO_RESPONDER_STATE_FILE": str(tmp_path / f"guards-{port}.json"),
-            **(env or {})}
-        server = start("kubeless", [str(python), str(SERVER)], tmp_path, port,
-                       env=environment, cwd=SERVER.parent, probe="/healthz")
+            "FALCO_RESPONDER_STATE_FILE": str(workdir / "guards.json"),
+            "FALCO_RESPONDER_CLUSTER": "off", **(env or {})}
+        process = kubeless_runtime.start(workdir, host, folder or function_dir,
+                                         runtime_python, environment)
+        server = Server("kubeless", f"http://{host.ip}:{kubeless_runtime.PORT}", process, host)
         servers.append(server)
         return server
 
     return make
 
 
+def test_the_runtime_is_the_upstream_file_on_python_3_8(runtime_python: Path,
+                                                          function_dir: Path) -> None:
+    import subprocess
+
+    version = subprocess.run([str(runtime_python), "-c", "import sys, bottle, cherrypy; "
+                              "print(sys.version_info[:2], bottle.__version__)"],
+                             capture_output=True, text=True, check=True).stdout
+    assert version.split() == ["(3,", "8)", "0.12.13"]
+    assert (function_dir / "handler.py").read_bytes() == (ADAPTER / "handler.py").read_bytes()
+    assert (function_dir / "function" / "runtime.py").is_file()
+    assert list((function_dir / "lib").glob("python3.8/site-packages/kubernetes"))
+
+
 def test_contract(serve: Serve) -> None:
     server = serve()
-    ran = contract.check_contract(server.url, PLAIN_JSON, token=False)
+    with server.reach():
+        ran = contract.check_contract(server.url, PLAIN_JSON, token=False)
     # kubeless_direct: parsed dict; webhook_post (charset in Content-Type): raw bytes.
     assert {"wire/kubeless_direct.http", "wire/webhook_post.http", "json-missing-rule"} <= set(
         ran)
@@ -95,27 +112,28 @@ def test_contract(serve: Serve) -> None:
 
 def test_contract_with_token(serve: Serve) -> None:
     server = serve({"FALCO_RESPONDER_TOKEN": contract.TOKEN})
-    assert contract.check_contract(server.url, PLAIN_JSON, token=True)
+    with server.reach():
+        assert contract.check_contract(server.url, PLAIN_JSON, token=True)
 
 
 def test_health_and_metrics(serve: Serve) -> None:
-    import urllib.request
-
     server = serve()
-    with urllib.request.urlopen(server.url + "/healthz", timeout=5) as reply:
-        assert reply.read() == b"OK"
-    post(server.url, KUBELESS_HEADERS, contract.wire_body_for("default", "alpine", TIME))
-    with urllib.request.urlopen(server.url + "/metrics", timeout=5) as reply:
-        assert b'function_calls_total{method="POST"}' in reply.read()
+    with server.reach():
+        with urllib.request.urlopen(server.url + "/healthz", timeout=5) as reply:
+            assert reply.read() == b"OK"
+        post(server.url, KUBELESS_HEADERS, contract.wire_body_for("default", "alpine", TIME))
+        with urllib.request.urlopen(server.url + "/metrics", timeout=5) as reply:
+            assert b'function_calls_total{method="POST"} 1.0' in reply.read()
 
 
 def test_the_engine_is_built_before_requests_not_per_request(serve: Serve) -> None:
     """Once in the server, once in the forkserver every request's child is forked from."""
     server = serve()
-    for _ in range(3):
-        reply = post(server.url, KUBELESS_HEADERS,
-                     contract.wire_body_for("default", "alpine", TIME))
-        assert reply.status == 200
+    with server.reach():
+        for _ in range(3):
+            reply = post(server.url, KUBELESS_HEADERS,
+                         contract.wire_body_for("default", "alpine", TIME))
+            assert reply.status == 200
     assert server.log().count('"message": "started"') == 2, server.log()
 
 
@@ -125,24 +143,41 @@ def test_a_function_slower_than_func_timeout_gets_408(serve: Serve, tmp_path: Pa
     (folder / "slow.py").write_text(
         "import time\n\ndef handler(event, context):\n    time.sleep(30)\n")
     server = serve(module="slow", folder=folder, timeout="1")
-    reply = post(server.url, KUBELESS_HEADERS, b"{}")
+    with server.reach():
+        reply = post(server.url, KUBELESS_HEADERS, b"{}")
     assert reply.status == 408, reply.body
 
 
 def test_503_passes_through_when_kubernetes_is_unreachable(
         serve: Serve, tmp_path: Path, free_port: Callable[..., int]) -> None:
     server = serve(unreachable_cluster(tmp_path, free_port()))
-    reply = post(server.url, KUBELESS_HEADERS, contract.wire_body_for("default", "alpine", TIME))
+    with server.reach():
+        reply = post(server.url, KUBELESS_HEADERS,
+                     contract.wire_body_for("default", "alpine", TIME))
     assert reply.status == 503, (reply.body, server.log())
     assert reply.json()["error"]["type"] == "kubernetes_unavailable"
 
 
 @pytest.mark.cluster
-def test_falcosidekick_kubeless_output_kills_the_pod_end_to_end(
+def test_end_to_end_through_the_runtime(
         serve: Serve, kube: Kube, deployed_env: Dict[str, str],
         alert_time: Callable[[], str]) -> None:
-    server = serve(deployed_env)
-    contract.check_end_to_end(server.url, KUBELESS_HEADERS, kube, alert_time)
+    server = serve(deployed_env, apiserver_port=contract.apiserver_port(kube))
+    with server.reach():
+        contract.check_end_to_end(server.url, KUBELESS_HEADERS, kube, alert_time)
+
+
+@pytest.mark.cluster
+def test_falcosidekick_kubeless_output_kills_the_pod_through_the_service_name(
+        serve: Serve, kube: Kube, deployed_env: Dict[str, str], alert_time: Callable[[], str],
+        falcosidekick: Callable[..., Sidekick]) -> None:
+    server = serve(deployed_env, apiserver_port=contract.apiserver_port(kube))
+    assert server.host is not None
+    sidekick = falcosidekick(
+        {"kubeless": {"function": FUNCTION, "namespace": NAMESPACE,
+                      "port": kubeless_runtime.PORT}},
+        host=server.host.network.host("falcosidekick"))
+    contract.check_falcosidekick_chain(sidekick, kube, alert_time)
 
 
 LIMIT_ONE = """
@@ -157,13 +192,15 @@ def test_dedup_and_the_blast_radius_hold_across_the_per_request_children(
         alert_time: Callable[[], str], tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(LIMIT_ONE)
-    server = serve({**deployed_env, "FALCO_RESPONDER_POLICY": str(policy)})
+    server = serve({**deployed_env, "FALCO_RESPONDER_POLICY": str(policy)},
+                   apiserver_port=contract.apiserver_port(kube))
     for name in ("first", "second"):
         kube.create_standalone_pod(name)
 
     def act(pod: str) -> Dict[str, str]:
-        reply = post(server.url, KUBELESS_HEADERS,
-                     contract.wire_body_for(kube.namespace, pod, alert_time()))
+        with server.reach():
+            reply = post(server.url, KUBELESS_HEADERS,
+                         contract.wire_body_for(kube.namespace, pod, alert_time()))
         assert reply.status == 200, (reply.body, server.log())
         (action,) = reply.json()["actions"]
         return dict(action)

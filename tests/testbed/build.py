@@ -220,6 +220,32 @@ def _copy_module_files(peer: Peer, go: str, workdir: Path, out: Path) -> None:
         shutil.copyfile(source, out / relative)
 
 
+def _replaced_wrapper(peer: Peer, go: str, staging: Path, log_file: Path) -> Path:
+    """A copy of the wrapper module whose ``replaces`` point at the unpacked sources, with
+    those sources' own replace lines, tidied: the folder to build in."""
+    workdir = staging / "module"
+    shutil.copytree(peer.wrapper_dir, workdir)
+    edits: List[str] = []
+    for module, source_peer in peer.replaces:
+        with build_lock(PEERS[source_peer]):
+            tree = fetch_source(PEERS[source_peer], log_file)
+        edits.append(f"-replace={module}={tree}")
+        found = subprocess.run([go, "mod", "edit", "-json", str(tree / "go.mod")],
+                               capture_output=True, text=True, check=False)
+        if found.returncode != 0:
+            raise BuildError(f"go mod edit -json {tree}/go.mod failed: {found.stderr.strip()}")
+        for replace in json.loads(found.stdout).get("Replace") or ():
+            old, new = replace["Old"], replace["New"]
+            old_spec = old["Path"] + (f"@{old['Version']}" if old.get("Version") else "")
+            # A replace by a folder is relative to that go.mod, not to the wrapper.
+            new_spec = (f"{new['Path']}@{new['Version']}" if new.get("Version")
+                        else str((tree / new["Path"]).resolve()))
+            edits.append(f"-replace={old_spec}={new_spec}")
+    _run([go, "mod", "edit", *edits], workdir, f"go mod edit ({peer.name})", log_file)
+    run_go([go, "mod", "tidy", "-e"], workdir, f"go mod tidy {peer.name}", log_file, False)
+    return workdir
+
+
 def build(peer: Peer, go: Optional[str], verbose: bool) -> float:
     """Build ``peer`` into its cache folder (call under ``build_lock``); returns seconds."""
     started = time.monotonic()
@@ -232,6 +258,9 @@ def build(peer: Peer, go: Optional[str], verbose: bool) -> float:
     try:
         if peer.source is not None:
             workdir = fetch_source(peer, log_file)
+        elif peer.replaces:
+            assert go is not None
+            workdir = _replaced_wrapper(peer, go, staging, log_file)
         elif peer.binaries:
             workdir = peer.wrapper_dir
             if not (workdir / "go.mod").is_file():
@@ -243,6 +272,8 @@ def build(peer: Peer, go: Optional[str], verbose: bool) -> float:
             if peer.binaries:
                 _go_build(peer, go, workdir, staging, log_file, verbose)
             _copy_module_files(peer, go, workdir, staging)
+            if peer.replaces:
+                shutil.rmtree(workdir)  # the tidied copy: not part of the install
             shutil.rmtree(final_dir, ignore_errors=True)
             os.replace(staging, final_dir)
         else:

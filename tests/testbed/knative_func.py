@@ -20,26 +20,19 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-from tests.testbed import peers, procs
+from tests.testbed import peers, procs, python
 from tests.testbed.netns import Host, wait_connectable
 
 REPO = peers.REPO
 SCAFFOLDING = "templates/python/scaffolding/instanced-cloudevents"
 PYTHON = "3.12"
-PYENV = Path.home() / ".pyenv" / "versions"
 #: What `pip install .` copies into lib: the distribution's packages and metadata.
 INSTALLED = ("pyproject.toml", "function", "adapters")
 
 
-def interpreter(version: str = PYTHON) -> str:
-    """A CPython ``major.minor``: pyenv's, else one on PATH; fails naming what is missing."""
-    for candidate in sorted(PYENV.glob(f"{version}.*/bin/python{version}"), reverse=True):
-        return str(candidate)
-    found = shutil.which(f"python{version}")
-    if found is None:
-        raise RuntimeError(f"Python {version} is needed for func's runtime and was not found "
-                           f"(looked under {PYENV} and on PATH)")
-    return found
+def interpreter() -> str:
+    """The CPython of func's Python builder image."""
+    return python.interpreter(PYTHON)
 
 
 def _content_key(root: Path) -> str:

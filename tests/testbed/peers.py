@@ -63,6 +63,10 @@ class Peer:
     #: A bare module path is the version the build used (kwok's stage definitions);
     #: ``module@version`` is fetched on its own (Knative Serving's Service CRD).
     module_files: Tuple[Tuple[str, str], ...] = ()
+    #: Modules of the wrapper replaced by another peer's unpacked source: (module, peer).
+    #: The path is only known once that source is unpacked, so the build adds the replace
+    #: (and the source's own replace lines) to a copy of the wrapper, then tidies it.
+    replaces: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def wrapper_dir(self) -> Path:
@@ -207,6 +211,14 @@ PEERS: Dict[str, Peer] = {
                           "knative-v1.23.1", "0f56a5defe8e94cb9a8566478c73bfaf48c07d02"),
         ),
         Peer(
+            # func's function loader (pkg/functions), what `func deploy` runs first; the
+            # CLI itself does not build here (docs/testing.md).
+            name="knative-func-loader",
+            version="1.23.1",
+            binaries=(("func-loader", "."),),
+            replaces=(("knative.dev/func", "knative-func"),),
+        ),
+        Peer(
             name="kubeless-python-runtime",
             version="325e024",
             source=Source("kubeless-python-runtime-325e024", _github("kubeless/runtimes"),
@@ -224,8 +236,9 @@ PEERS: Dict[str, Peer] = {
 
 #: What ``make peers`` builds for ``make test``, quick ones first so a failure shows early.
 TEST_PEERS: Tuple[str, ...] = (
-    "etcd", "knative-func", "knative-serving-crds", "kwok", "knative-eventing", "falcosidekick",
-    "kubernetes",
+    "etcd", "knative-func", "knative-serving-crds", "kubeless-python-runtime",
+    "openfaas-python3-http-template", "faas-cli", "of-watchdog", "kwok", "knative-func-loader",
+    "kubeless", "knative-eventing", "falcosidekick", "kubernetes",
 )
 
 #: Binary name -> the peer that builds it.
