@@ -5,8 +5,9 @@ Falcosidekick -> Knative Broker -> Trigger -> the function on its Knative runtim
   its token Secret is made as the README says.
 - The Broker ``default`` is created in the function's namespace, as a user would.
 - The function is func's host build of this repository served by func-python
-  (``tests.testbed.knative_func``), with the environment ``func.yaml`` gives it, logged in
-  as ``deploy/rbac``'s ServiceAccount, on a network host answering to the address of the
+  (``tests.testbed.knative_func``), with the environment and the policy volume ``func.yaml``
+  gives it (the ConfigMap at ``/etc/falco-responder`` in a private root), logged in as
+  ``deploy/rbac``'s ServiceAccount, on a network host answering to the address of the
   Knative Service ``func deploy`` makes.
 - Knative Serving is not run (it needs its own controllers, webhook and an ingress layer):
   its ``Service`` CRD is installed from the knative.dev/serving release, the Service object
@@ -16,6 +17,7 @@ Falcosidekick -> Knative Broker -> Trigger -> the function on its Knative runtim
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -27,7 +29,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 from kubernetes import client
 
-from tests.testbed import knative_func, peers, procs
+from tests.testbed import knative_func, peers, private_root, procs
 from tests.testbed.cluster import Cluster
 from tests.testbed.knative_eventing import EVENTING_GROUP, Eventing
 from tests.testbed.kube import Kube
@@ -63,22 +65,20 @@ def func_yaml() -> Dict[str, Any]:
     return dict(yaml.safe_load((REPO / "func.yaml").read_text(encoding="utf-8")))
 
 
-def resolve_func_env(func: Dict[str, Any], core: Any, namespace: str,
-                     mounts: Path) -> Dict[str, str]:
-    """``run.envs`` as the deployed container sees them: ``{{ secret:NAME:KEY }}`` and
-    ``{{ configMap:NAME:KEY }}`` read from the cluster, ConfigMap volumes written under
-    ``mounts`` (the machine's /etc is not ours to mount on) and paths into them moved
-    there."""
-    import base64
-
-    moved: Dict[str, Path] = {}
-    for volume in func["run"].get("volumes") or ():
+def func_volumes(func: Dict[str, Any], core: Any, namespace: str,
+                 folder: Path) -> Dict[str, Path]:
+    """``run.volumes``: each ConfigMap written out as the kubelet writes a volume, to be
+    mounted at its path in the function's private root."""
+    volumes: Dict[str, Path] = {}
+    for i, volume in enumerate(func["run"].get("volumes") or ()):
         data = core.read_namespaced_config_map(volume["configMap"], namespace).data or {}
-        target = mounts / volume["path"].lstrip("/")
-        target.mkdir(parents=True, exist_ok=True)
-        for key, value in data.items():
-            (target / key).write_text(value, encoding="utf-8")
-        moved[volume["path"]] = target
+        volumes[volume["path"]] = private_root.secret_files(folder / f"volume-{i}", data)
+    return volumes
+
+
+def resolve_func_env(func: Dict[str, Any], core: Any, namespace: str) -> Dict[str, str]:
+    """``run.envs`` as the deployed container sees them: ``{{ secret:NAME:KEY }}`` and
+    ``{{ configMap:NAME:KEY }}`` read from the cluster."""
     env: Dict[str, str] = {}
     for entry in func["run"].get("envs") or ():
         value = str(entry["value"])
@@ -90,9 +90,6 @@ def resolve_func_env(func: Dict[str, Any], core: Any, namespace: str,
                                          .data[key]).decode()
             else:
                 value = core.read_namespaced_config_map(name, namespace).data[key]
-        for path, target in moved.items():
-            if value.startswith(path + "/"):
-                value = str(target / value[len(path) + 1:])
         env[entry["name"]] = value
     return env
 
@@ -175,10 +172,11 @@ def deploy_responder(cluster: Cluster, eventing: Eventing, network: Network,
     port = int(cluster.apiserver.host.rsplit(":", 1)[1])
     host.reach_loopback(port)
     host.forward(80, 8080)  # the Knative Service's port 80 to the container's 8080
-    env = resolve_func_env(func, kube.core, NAMESPACE, workdir / "mounts")
+    env = resolve_func_env(func, kube.core, NAMESPACE)
     env["KUBECONFIG"] = str(kube.token_kubeconfig(func["deploy"]["serviceAccountName"],
                                                   NAMESPACE, expiration_seconds=24 * 3600))
-    process = knative_func.start(workdir / "function", env, host)
+    volumes = func_volumes(func, kube.core, NAMESPACE, workdir / "volumes")
+    process = knative_func.start(workdir / "function", env, host, volumes=volumes)
     return Responder(kube, host, process, token, port)
 
 

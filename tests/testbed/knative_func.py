@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
-from tests.testbed import peers, procs, python
+from tests.testbed import peers, private_root, procs, python
 from tests.testbed.netns import Host, wait_connectable
 
 REPO = peers.REPO
@@ -91,12 +91,16 @@ def environment(build_dir: Path, port: int = 8080) -> Dict[str, str]:
 
 def start(workdir: Path, env: Mapping[str, str], host: Optional[Host] = None,
           port: int = 8080, build_dir: Optional[Path] = None,
-          timeout: float = 60.0) -> procs.Process:
+          timeout: float = 60.0, volumes: Optional[Mapping[str, Path]] = None
+          ) -> procs.Process:
     """Run the built function as its image would, on ``host`` (or this machine's loopback
-    when None), and return once it accepts connections on ``port``."""
+    when None), with ``volumes`` (path in the container -> folder here) mounted in a private
+    root, and return once it accepts connections on ``port``."""
     build_dir = build_dir or build()
     workdir.mkdir(parents=True, exist_ok=True)
     argv = command(build_dir)
+    if volumes:
+        argv = private_root.wrap(argv, workdir, volumes, cwd=str(build_dir))
     full_env = {**environment(build_dir, port), **env}
     if host is not None:
         argv = host.exec_argv(argv)
