@@ -18,6 +18,7 @@ from tests.adapters.contract import (
     unreachable_cluster,
     wire_headers,
 )
+from tests.adapters.metrics_scrape import alert_then_scrape
 from tests.adapters.runtimes import REPO, Server, start, venv
 from tests.adapters.runtimes import requirements as runtime_requirements
 from tests.testbed.kube import Kube
@@ -136,3 +137,11 @@ def test_http_target_without_the_token_header_is_401_and_the_pod_stays(
                  contract.wire_body_for(kube.namespace, "alpine", alert_time()))
     assert reply.status == 401, reply.body
     assert kube.read_pod("alpine") is not None
+
+
+def test_get_metrics_on_the_http_target(serve: Serve) -> None:
+    """The http target answers GET /metrics. (The cloud_event target has no route to spare,
+    and a side port would be bound by gunicorn's master process while the alerts are
+    handled in its forked worker: not offered there.)"""
+    server = serve("http", {"FALCO_RESPONDER_CLUSTER": "off"})
+    alert_then_scrape(server.url + "/", server.url + "/metrics")

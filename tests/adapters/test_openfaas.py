@@ -19,6 +19,7 @@ from tests.adapters.contract import (
     unreachable_cluster,
     wire_headers,
 )
+from tests.adapters.metrics_scrape import alert_then_scrape
 from tests.adapters.runtimes import REPO, Server, venv
 from tests.testbed import openfaas
 from tests.testbed.kube import Kube
@@ -185,3 +186,10 @@ def test_falcosidekick_webhook_output_with_a_wrong_token_is_401_and_the_pod_stay
     sidekick = falcosidekick(webhook("not-the-token"),
                              host=server.host.network.host("falcosidekick"))
     contract.check_falcosidekick_refused(sidekick, kube, alert_time, 401)
+
+
+def test_get_metrics_through_the_watchdog(serve: Serve) -> None:
+    """The template routes every path to the handler, which answers GET /metrics itself."""
+    server = serve()
+    with server.reach():
+        alert_then_scrape(server.url + "/", server.url + "/metrics")

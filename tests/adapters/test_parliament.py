@@ -19,6 +19,7 @@ from tests.adapters.contract import (
     unreachable_cluster,
     wire_headers,
 )
+from tests.adapters.metrics_scrape import alert_then_scrape
 from tests.adapters.runtimes import REPO, Server, start, venv
 from tests.adapters.runtimes import requirements as runtime_requirements
 from tests.function.wire import SHARED, parse_wire
@@ -142,3 +143,12 @@ def test_503_passes_through_when_kubernetes_is_unreachable(
     reply = post(server.url, headers, body)
     assert reply.status == 503 and "ce-type" not in reply.headers, reply.body
     assert reply.json()["error"]["type"] == "kubernetes_unavailable"
+
+
+def test_metrics_on_the_side_port(serve: Serve, free_port: Callable[..., int]) -> None:
+    """parliament routes only POST / and its own health checks: the metrics are on the side
+    port FALCO_RESPONDER_METRICS_PORT."""
+    port = free_port()
+    server = serve({"FALCO_RESPONDER_CLUSTER": "off",
+                    "FALCO_RESPONDER_METRICS_PORT": str(port)})
+    alert_then_scrape(server.url + "/", f"http://127.0.0.1:{port}/metrics")
