@@ -39,7 +39,9 @@ class LocalServer:
         self.process.stop()
 
     def log_lines(self) -> List[str]:
-        return self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        """The lines written whole so far (the last may still be being written)."""
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return text[:text.rfind("\n") + 1].splitlines()
 
     def decisions(self) -> List[Dict[str, Any]]:
         """Every decision (or error) logged since the last call, up to a sentinel alert sent
