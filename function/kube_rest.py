@@ -13,8 +13,8 @@ client's own hook). Failures are raised as the client's ``ApiException``, as bef
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional, Tuple
-from urllib.parse import quote
+from typing import Any, Dict, Mapping, Optional, Tuple
+from urllib.parse import quote, urlencode
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
@@ -26,10 +26,13 @@ STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 Timeout = Tuple[float, float]
 
 
-def path(*segments: str, group: str = "", version: str = "v1") -> str:
-    """``/api/v1/...`` (core) or ``/apis/<group>/<version>/...``, each segment quoted."""
+def path(*segments: str, group: str = "", version: str = "v1",
+         query: Optional[Mapping[str, str]] = None) -> str:
+    """``/api/v1/...`` (core) or ``/apis/<group>/<version>/...``, each segment quoted, then
+    the query (e.g. ``{"labelSelector": "a=b"}``) encoded."""
     root = f"/apis/{group}/{version}" if group else f"/api/{version}"
-    return root + "".join("/" + quote(s, safe="") for s in segments)
+    text = root + "".join("/" + quote(s, safe="") for s in segments)
+    return f"{text}?{urlencode(query)}" if query else text
 
 
 class Rest:
