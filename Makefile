@@ -53,8 +53,11 @@ test-py38: $(VENV38)/.installed
 demo: $(VENV)/.installed peers
 	$(PY) -m scripts.demo
 
-## bench: decision time per alert, and an alert storm against the real API server
+## bench: decision time per alert, an alert storm against the real API server, and Falco Talon side by side
 bench: $(VENV)/.installed peers
+	$(PY) -m tests.testbed.build falco-talon
+	$(PY) -m bench.server
+	$(PY) -m bench.versus
 	$(PY) -m bench.decision
 	$(PY) -m bench.storm
 	$(PY) -m bench.guards

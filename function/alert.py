@@ -37,7 +37,8 @@ class Priority(enum.IntEnum):
             if found is not None:
                 return found
         names = ", ".join(p.label for p in cls)
-        raise InvalidAlert(f"{field}: expected one of {names}, got {value!r}", field=field)
+        raise InvalidAlert(f"{field}: expected one of {names}, got {value!r:.80}",
+                           field=field)
 
     @property
     def label(self) -> str:
@@ -68,7 +69,7 @@ def parse_time(value: object, field: str = "time") -> datetime:
                 pass
     raise InvalidAlert(
         f"{field}: expected an RFC 3339 time such as 2024-04-03T11:36:27.670410771Z, "
-        f"got {value!r}",
+        f"got {value!r:.80}",
         field=field,
     )
 
@@ -116,12 +117,20 @@ class Alert:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "rule": self.rule,
+            "rule": shown(self.rule),
             "priority": self.priority.label,
-            "source": self.source,
+            "source": shown(self.source),
             "time": self.time_text or self.time.isoformat().replace("+00:00", "Z"),
             "target": str(self.target) if self.target else None,
         }
+
+
+def shown(text: str, limit: int = 256) -> str:
+    """A value from the alert as the decision and the log line show it: at most ``limit``
+    characters, so a huge field is never echoed whole."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 _TARGET_KEYS = (
@@ -149,7 +158,7 @@ def _named_target(
     namespace: object, pod: object, uid: object, keys: str
 ) -> Tuple[Optional[Target], str]:
     if not isinstance(namespace, str) or not isinstance(pod, str):
-        return None, f"{keys}: expected two strings, got {namespace!r} and {pod!r}"
+        return None, f"{keys}: expected two strings, got {namespace!r:.80} and {pod!r:.80}"
     bad = invalid_name_reason(namespace, pod)
     if bad:
         return None, f"{keys}: {bad}"

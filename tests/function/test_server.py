@@ -65,7 +65,7 @@ def test_make_run_serves_the_default_policy_in_dry_run_without_a_cluster(server:
 
 def test_the_local_server_maps_bad_input_to_400_and_413(server: str) -> None:
     assert send(server + "/", b"{bad", {"Content-Type": "application/json"})[0] == 400
-    status, body = send(server + "/", b" " * (1024 * 1024 + 10), {})
+    status, body = send(server + "/", b" " * (1024 * 1024 + 1), {})
     assert status == 413 and body["error"]["type"] == "payload_too_large"
 
 
