@@ -48,15 +48,6 @@ TALON_RULES = """
   actions:
     - action: Terminate Pod
 """
-KNATIVE_SCAFFOLD = """
-import logging
-from func_python.cloudevent import serve
-logging.basicConfig(level=logging.INFO)
-from function import new as handler
-serve(handler)
-"""
-KNATIVE_REQUIREMENTS = ["func-python>=0.8,<0.9", "kubernetes>=24", "PyYAML>=5.4",
-                        "setuptools>=61"]
 
 Headers = List[Tuple[str, str]]
 
@@ -176,15 +167,14 @@ def dry(make: Callable[[Path, Path], Contender]) -> Callable[[Path, Path], Conte
 
 
 def knative_func(workdir: Path, kubeconfig: Path) -> Contender:
-    from tests.adapters import runtimes
+    """This checkout as func builds it (func's own scaffolding, ``pip install . --target
+    lib``), run as its image runs it."""
+    from tests.testbed import knative_func as func
 
-    # The venv is shared by every checkout on the machine: this checkout's core comes first
-    # on PYTHONPATH rather than being installed into it under another checkout's feet.
-    python = str(runtimes.venv("knative-func", "3.12", KNATIVE_REQUIREMENTS) / "bin" / "python")
-    main = workdir / "knative_main.py"
-    main.write_text(KNATIVE_SCAFFOLD)
+    build = func.build()
     (workdir / "policy.yaml").write_text(POLICY)
-    env = {**_base_env(), "KUBECONFIG": str(kubeconfig), "LISTEN_ADDRESS": "127.0.0.1:{port}",
-           "FALCO_RESPONDER_POLICY": str(workdir / "policy.yaml"), "PYTHONPATH": str(REPO)}
-    return Contender("Knative func runtime", [python, str(main)], env, "/health/readiness",
+    env = {**_base_env(), **func.environment(build), "KUBECONFIG": str(kubeconfig),
+           "LISTEN_ADDRESS": "127.0.0.1:{port}",
+           "FALCO_RESPONDER_POLICY": str(workdir / "policy.yaml")}
+    return Contender("Knative func runtime", func.command(build), env, "/health/readiness",
                      cloudevent=True)

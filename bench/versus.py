@@ -63,6 +63,10 @@ def compare(server: object, work: Path, names: List[str], phases: List[str]) -> 
     kubeconfig = server.kubeconfig  # type: ignore[attr-defined]
     api_client = server.api_client  # type: ignore[attr-defined]
     contenders = [{**CONTENDERS, **EXTRA}[name](work, kubeconfig) for name in names]
+    for contender in contenders:
+        # Each of ours keeps its guard state (Leases) in a home of its own, as two separate
+        # deployments would: one's blast-radius count must not stop the other.
+        contender.env.setdefault("POD_NAMESPACE", kube.create_namespace(prefix="home"))
     load_before = os.getloadavg()
     rows: Dict[str, Dict[str, str]] = {c.label: {} for c in contenders}
     reactions: Dict[str, float] = {}

@@ -12,7 +12,9 @@ The machine's own namespace gets no address and no interface: everything non-loo
 inside namespaces made here. The test process reaches into a host with :meth:`Host.entered`
 (sockets made inside it belong to that namespace), and a host reaches a loopback port of the
 machine (the kube-apiserver) through :meth:`Host.reach_loopback`: a ``socat`` pair joined by
-a Unix socket, which no network namespace separates. Needs root, ``ip`` and ``socat``.
+a Unix socket, which no network namespace separates. Every relay sets TCP_NODELAY: without
+it, Nagle's algorithm meets the peer's delayed ACK and holds each small request for up to
+40 ms. Needs root, ``ip`` and ``socat``.
 """
 
 from __future__ import annotations
@@ -126,7 +128,8 @@ class Host:
         unix = self.network.loopback_socket(port)
         relay = procs.start(
             f"relay-{self.label}-{port}",
-            self.exec_argv([_tool("socat"), f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr",
+            self.exec_argv([_tool("socat"),
+                            f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,nodelay",
                             f"UNIX-CONNECT:{unix}"]),
             self.network.workdir / f"relay-{self.label}-{port}.log",
         )
@@ -146,8 +149,8 @@ class Host:
         address: a Service's port mapped to its target port, as kube-proxy would."""
         relay = procs.start(
             f"forward-{self.label}-{port}",
-            self.exec_argv([_tool("socat"), f"TCP-LISTEN:{port},fork,reuseaddr",
-                            f"TCP:{self.ip}:{to_port}"]),
+            self.exec_argv([_tool("socat"), f"TCP-LISTEN:{port},fork,reuseaddr,nodelay",
+                            f"TCP:{self.ip}:{to_port},nodelay"]),
             self.network.workdir / f"forward-{self.label}-{port}.log",
         )
         self._relays[f"forward:{port}"] = relay
@@ -224,7 +227,8 @@ class Network:
         if port not in self._loopback:
             self._loopback[port] = procs.start(
                 f"relay-loopback-{port}",
-                [_tool("socat"), f"UNIX-LISTEN:{path},fork,mode=600", f"TCP:127.0.0.1:{port}"],
+                [_tool("socat"), f"UNIX-LISTEN:{path},fork,mode=600",
+                 f"TCP:127.0.0.1:{port},nodelay"],
                 self.workdir / f"relay-loopback-{port}.log",
             )
             procs.wait_until(path.exists, 10.0, f"relay socket for port {port}",
