@@ -8,9 +8,13 @@ runtime adapter is a few lines of translation. Every request ends as a
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import os
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -105,26 +109,42 @@ def outcome_of(status: int, body: Mapping[str, Any]) -> str:
 
 
 class _PodState:
-    """Reads the pod and its namespace at most once per alert, only when needed."""
+    """Reads the pod and its namespace at most once per alert, only when needed, or ahead
+    of need (``prefetch``) while the dedup claim is being made."""
 
     def __init__(self, kube: Kube, namespace: str, name: str) -> None:
         self.kube, self.namespace, self.name = kube, namespace, name
-        self._pod: Tuple[bool, Optional[Dict[str, Any]]] = (False, None)
-        self._ns: Tuple[bool, Optional[Dict[str, Any]]] = (False, None)
+        self._pod: Optional[Future[Optional[Dict[str, Any]]]] = None
+        self._ns: Optional[Future[Optional[Dict[str, Any]]]] = None
+
+    def prefetch(self, pool: ThreadPoolExecutor) -> None:
+        """Read the pod and its namespace in ``pool``: the claim's round trip to the guard
+        state and these two then overlap instead of adding up. Each read runs in this
+        alert's context, so its deadline applies there too."""
+        self._pod = pool.submit(contextvars.copy_context().run, self.kube.get_pod,
+                                self.namespace, self.name)
+        self._ns = pool.submit(contextvars.copy_context().run, self.kube.get_namespace,
+                               self.namespace)
 
     def pod(self) -> Optional[Dict[str, Any]]:
-        if not self._pod[0]:
-            self._pod = (True, self.kube.get_pod(self.namespace, self.name))
-        return self._pod[1]
+        if self._pod is None:
+            self._pod = _done(self.kube.get_pod(self.namespace, self.name))
+        return self._pod.result()
 
     def forget_pod(self) -> None:
-        self._pod = (False, None)
+        self._pod = None
 
     def namespace_meta(self) -> Dict[str, Any]:
-        if not self._ns[0]:
-            self._ns = (True, self.kube.get_namespace(self.namespace))
-        metadata: Dict[str, Any] = (self._ns[1] or {}).get("metadata", {})
+        if self._ns is None:
+            self._ns = _done(self.kube.get_namespace(self.namespace))
+        metadata: Dict[str, Any] = (self._ns.result() or {}).get("metadata", {})
         return metadata
+
+
+def _done(value: Optional[Dict[str, Any]]) -> Future[Optional[Dict[str, Any]]]:
+    future: Future[Optional[Dict[str, Any]]] = Future()
+    future.set_result(value)
+    return future
 
 
 class Engine:
@@ -146,6 +166,18 @@ class Engine:
         s = self.settings
         self.own_pod = (s.pod_namespace, s.pod_name) if s.pod_namespace and s.pod_name else None
         self.permissions = PermissionCheck(policy, kube, self.state.kind)
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
+
+    def _readers(self) -> ThreadPoolExecutor:
+        """Threads for reads made ahead of need; made once per process (a forked child,
+        as under Kubeless, has none of its parent's threads)."""
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(8, thread_name_prefix="kube-read")
+                self._pool_pid = os.getpid()
+            return self._pool
 
     @classmethod
     def from_settings(cls, settings: Optional[Settings] = None, *, cluster: bool = True
@@ -296,6 +328,8 @@ class Engine:
             return outcome(Status.SKIPPED, reason)
         # With the pod's UID in the key, a same-named replacement is not a duplicate.
         key = (alert.rule, target.namespace, target.pod, target.uid or "", spec.name)
+        if state is not None and self.state.remote and not self.dedup.settled(key):
+            state.prefetch(self._readers())
         try:
             reason = self.dedup.claim(key)
         except TransientKubeError as e:

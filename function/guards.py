@@ -109,6 +109,10 @@ class Dedup:
             return f"duplicate: already acted within the last {self.window:g}s"
         return None
 
+    def settled(self, key: DedupKey) -> bool:
+        """Whether a claim would certainly answer "already acted", known without I/O."""
+        return self.window > 0 and self.state.settled("|".join(key), self.clock())
+
     def release(self, key: DedupKey, acted: bool) -> None:
         """End a claim; only an action that acted starts the window."""
         if self.window <= 0:

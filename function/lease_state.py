@@ -71,6 +71,7 @@ def _micro(now: float) -> str:
 
 class LeaseState:
     kind = "kubernetes"
+    remote = True
 
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
@@ -129,6 +130,10 @@ class LeaseState:
                 METRICS.conflicts.inc()
                 return Claim.IN_PROGRESS  # another replica took it over first
         return Claim.IN_PROGRESS
+
+    def settled(self, key: str, now: float) -> bool:
+        with self._lock:
+            return self._done.get(key, 0) > now
 
     def release(self, key: str, now: float, acted: bool, window: float) -> None:
         with self._lock:

@@ -54,6 +54,13 @@ class GuardState(Protocol):
     def release(self, key: str, now: float, acted: bool, window: float) -> None:
         """End a claim; an action that acted starts its ``window``."""
 
+    def settled(self, key: str, now: float) -> bool:
+        """Whether this process knows, without asking anyone, that ``key`` is done within
+        its window (a claim would then certainly say so)."""
+
+    #: Whether a claim is a round trip to another process (worth overlapping with reads).
+    remote: bool
+
     def take(self, now: float, limit: int, window: float, consume: bool
              ) -> Tuple[bool, Optional[Slot]]:
         """(False, None) when ``limit`` slots are in use within ``window``; else (True, the
@@ -85,6 +92,11 @@ class _DictState:
 
     kind = "memory"
     owner = f"{os.getpid()}"
+    #: A claim here is local: nothing to overlap it with.
+    remote = False
+
+    def settled(self, key: str, now: float) -> bool:
+        return False  # knowing would take a read of the shared place
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Dict[str, Any]]:
@@ -145,6 +157,10 @@ class MemoryState(_DictState):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._data: Dict[str, Any] = {}
+
+    def settled(self, key: str, now: float) -> bool:
+        with self._lock:
+            return bool(self._data.get("until", {}).get(key, 0) > now)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Dict[str, Any]]:
