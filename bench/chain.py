@@ -27,6 +27,7 @@ from typing import Callable, List
 from kubernetes import watch
 
 from tests.e2e import system
+from tests.function.replicas import terminate_only
 from tests.testbed import procs
 from tests.testbed.cluster import start_cluster
 from tests.testbed.knative_eventing import start_eventing
@@ -38,13 +39,7 @@ from tests.testbed.sidekick import start_falcosidekick
 ROUNDS = 21
 # The default policy with room for every round: its blast-radius limit (10 per minute)
 # would, by design, stop the benchmark after 10 pods.
-POLICY = """
-guards: {rate_limit: {actions: 100, per_seconds: 60}}
-rules:
-  - name: terminate-terminal-shells
-    match: {rules: ["Terminal shell in container"]}
-    actions: [{action: terminate}]
-"""
+POLICY = terminate_only(100)
 
 
 def timed_deletion(kube: Kube, send: Callable[[str], None]) -> float:

@@ -29,18 +29,13 @@ from function import Engine, Settings
 from function.cli import cluster_role, guard_role
 from function.decision_log import DECISIONS
 from function.policy import parse_policy
+from tests.function.replicas import terminate_only
 from tests.testbed.kube import Kube
 
 from .testbed import with_apiserver
 
 PODS, ALERTS, THREADS, TARGET_S = 50, 10_000, 8, 5.0
-POLICY = """
-guards: {rate_limit: {actions: 100, per_seconds: 60}}
-rules:
-  - name: terminate-terminal-shells
-    match: {rules: ["Terminal shell in container"]}
-    actions: [{action: terminate}]
-"""
+POLICY = terminate_only(100)
 WIRE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "forwarded"
         / "terminal_shell_in_container.falco-0.37-ovh-k8s.forwarded.json")
 
