@@ -26,6 +26,8 @@ from tests.testbed.netns import Host, wait_connectable
 REPO = peers.REPO
 SCAFFOLDING = "templates/python/scaffolding/instanced-cloudevents"
 PYTHON = "3.12"
+#: Builds kept in the cache: the last few used (several checkouts may share the machine).
+KEEP_BUILDS = 4
 #: What `pip install .` copies into lib: the distribution's packages and metadata.
 INSTALLED = ("pyproject.toml", "function", "adapters")
 
@@ -36,7 +38,8 @@ def interpreter() -> str:
 
 
 def _content_key(root: Path) -> str:
-    digest = hashlib.sha256()
+    """The checkout (its ``f`` link points there) and the content of what gets installed."""
+    digest = hashlib.sha256(str(root.resolve()).encode() + b"\0")
     for name in INSTALLED:
         path = root / name
         files = [path] if path.is_file() else sorted(
@@ -49,8 +52,10 @@ def _content_key(root: Path) -> str:
 def build(root: Path = REPO) -> Path:
     """``.func/build`` for ``root`` as func's host builder leaves it; returns that folder."""
     scaffolding = peers.source_dir("knative-func") / SCAFFOLDING
-    target = peers.cache_root() / "func-build" / _content_key(root)
+    key = _content_key(root)
+    target = peers.cache_root() / "func-build" / key
     if (target / ".complete").is_file():
+        (target / ".complete").touch()  # recently used: kept by _prune
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f"{target.name}.lock", "w") as lock:
@@ -73,8 +78,19 @@ def build(root: Path = REPO) -> Path:
             if done.returncode != 0:
                 raise RuntimeError(f"func's host build step {' '.join(step)} failed:\n"
                                    f"{done.stdout[-2000:]}{done.stderr[-3000:]}")
-        (target / ".complete").write_text(_content_key(root) + "\n")
+        (target / ".complete").write_text(key + "\n")
+    _prune(target.parent)
     return target
+
+
+def _prune(folder: Path, keep: int = KEEP_BUILDS) -> None:
+    """Remove all but the ``keep`` builds used last (each is ~180 MB; every change of the
+    installed files, and every checkout, makes a new one)."""
+    builds = sorted((b for b in folder.iterdir() if (b / ".complete").is_file()),
+                    key=lambda b: (b / ".complete").stat().st_mtime, reverse=True)
+    for old in builds[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+        (folder / f"{old.name}.lock").unlink(missing_ok=True)
 
 
 def command(build_dir: Path) -> List[str]:
