@@ -268,6 +268,37 @@ def test_broker_delivers_through_the_trigger_func_deploy_makes_from_func_yaml(
         eventing.wait_ready("triggers", NAMESPACE, shipped_trigger["metadata"]["name"])
 
 
+def test_broker_gives_up_after_the_triggers_retries_and_falcosidekick_gets_the_failure(
+    responder: Responder, shipped_trigger: Dict[str, Any], eventing: Eventing,
+    cluster_kube: Kube, sidekick: Callable[..., Sidekick], alert: MakeAlert,
+) -> None:
+    pod = deploy_alpine(cluster_kube)
+    target = pod["metadata"]["name"]
+    falcosidekick = sidekick()
+    ingress_log = eventing.pods["mt-broker-ingress"].process.log_path
+    failures_before = ingress_log.read_text().count("failed to dispatch event")
+    responder.host.stop_reaching(responder.apiserver_port)
+    try:
+        posted = time.monotonic()
+        assert falcosidekick.post_alert(alert(cluster_kube.namespace, target)) == 200
+        wait_for(lambda: "CloudEvents - Send OK" in falcosidekick.process.log_path.read_text(),
+                 90, "Falcosidekick's POST to the Broker to end")
+        answered = time.monotonic() - posted
+    finally:
+        responder.host.reach_loopback(responder.apiserver_port)
+
+    retries = shipped_trigger["spec"]["delivery"]["retry"]
+    assert [d["status"] for d in decisions_for(responder, target)] == [503] * (1 + retries)
+    # Delivery is synchronous: Falcosidekick's POST waited through every retry for the
+    # Broker's answer, a failure (the ingress logs it), and reports it as sent (its
+    # CloudEvents output counts only events it could not send).
+    assert answered > 0.5 + 1 + 2 + 4 + 8  # the exponential backoff, PT0.5S doubled 5 times
+    failures = ingress_log.read_text().split("failed to dispatch event")[failures_before + 1:]
+    assert len(failures) == 1 and "got 500" in failures[0].splitlines()[0]
+    assert cluster_kube.read_pod(target) is not None
+    assert events_for(cluster_kube, target) == []
+
+
 def commented_dead_letter_sink() -> Dict[str, Any]:
     """The ``deadLetterSink`` deploy/knative/trigger.yaml offers in a comment, as a user who
     uncomments it gets it."""
@@ -301,6 +332,8 @@ def test_broker_gives_up_after_the_triggers_retries_and_the_dead_letter_sink_kee
     pod = deploy_alpine(cluster_kube)
     target = pod["metadata"]["name"]
     falcosidekick = sidekick()
+    ingress_log = eventing.pods["mt-broker-ingress"].process.log_path
+    failures_before = ingress_log.read_text().count("failed to dispatch event")
     responder.host.stop_reaching(responder.apiserver_port)
     try:
         posted = time.monotonic()
@@ -320,7 +353,6 @@ def test_broker_gives_up_after_the_triggers_retries_and_the_dead_letter_sink_kee
     assert f'"k8s.pod.name":"{target}"'.encode() in dead.body
     assert cluster_kube.read_pod(target) is not None
     assert events_for(cluster_kube, target) == []
-    # Delivery is synchronous: Falcosidekick's POST waited for the Broker's final answer,
-    # and it reports the failed delivery as sent (its output only counts unsent events).
-    log = falcosidekick.process.log_path.read_text()
-    assert log.count("CloudEvents - Send OK") == 1
+    # Kept in the sink, the event counts as delivered: the Broker's answer is a success.
+    assert ingress_log.read_text().count("failed to dispatch event") == failures_before
+    assert falcosidekick.process.log_path.read_text().count("CloudEvents - Send OK") == 1
