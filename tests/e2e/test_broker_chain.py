@@ -176,8 +176,7 @@ def test_broker_routes_the_decision_to_a_responses_trigger_and_never_back_to_the
         assert sidekick().post_alert(alert(cluster_kube.namespace, name)) == 200
         (reply,) = notifier.wait_for(1, timeout=30)
     finally:
-        client.CustomObjectsApi(kube.api_client).delete_namespaced_custom_object(
-            EVENTING_GROUP, "v1", NAMESPACE, "triggers", "falco-responder-decisions")
+        eventing.delete_trigger(NAMESPACE, "falco-responder-decisions")
         kube.core.delete_namespaced_service("notifier", NAMESPACE)
 
     assert reply.header("ce-type") == RESPONSE_TYPE
@@ -219,8 +218,7 @@ def test_broker_trigger_filter_on_source_matches_what_falcosidekick_sends(
             time.sleep(2.0)
             assert sink.requests == []
     finally:
-        client.CustomObjectsApi(kube.api_client).delete_namespaced_custom_object(
-            EVENTING_GROUP, "v1", NAMESPACE, "triggers", trigger)
+        eventing.delete_trigger(NAMESPACE, trigger)
 
 
 def test_broker_chain_with_a_wrong_token_acts_on_nothing_and_is_not_retried(
@@ -252,8 +250,7 @@ def test_broker_delivers_through_the_trigger_func_deploy_makes_from_func_yaml(
                                                "services", "falco-responder")
     (trigger,) = func_triggers(func_yaml(), ksvc)
     # One route to the function at a time: func.yaml's instead of deploy/'s.
-    custom.delete_namespaced_custom_object(EVENTING_GROUP, "v1", NAMESPACE, "triggers",
-                                           shipped_trigger["metadata"]["name"])
+    eventing.delete_trigger(NAMESPACE, shipped_trigger["metadata"]["name"])
     kube.apply_objects([trigger])
     try:
         eventing.wait_ready("triggers", NAMESPACE, trigger["metadata"]["name"])
@@ -262,8 +259,7 @@ def test_broker_delivers_through_the_trigger_func_deploy_makes_from_func_yaml(
                                            pod["metadata"]["name"])) == 200
         wait_gone(cluster_kube, pod)
     finally:
-        custom.delete_namespaced_custom_object(EVENTING_GROUP, "v1", NAMESPACE, "triggers",
-                                               trigger["metadata"]["name"])
+        eventing.delete_trigger(NAMESPACE, trigger["metadata"]["name"])
         kube.apply_objects([shipped_trigger_manifest()])
         eventing.wait_ready("triggers", NAMESPACE, shipped_trigger["metadata"]["name"])
 

@@ -29,6 +29,7 @@ from tests.testbed.pods import RunningPod, run_container, service_names, wait_ru
 SYSTEM_NAMESPACE = "knative-eventing"
 BROKER_CLASS = "MTChannelBasedBroker"
 EVENTING_GROUP = "eventing.knative.dev"
+MESSAGING = "messaging.knative.dev"
 IMAGE_PREFIX = "ko://knative.dev/eventing/"
 
 #: Release manifests, relative to the source tree: (folder, glob, file names left out).
@@ -148,24 +149,51 @@ class Eventing:
                                    f"{timeout:.0f}s; conditions: {list(conditions)}")
             time.sleep(0.1)
 
-    def _dispatching(self, trigger: Dict[str, Any]) -> bool:
-        """Whether the dispatcher reports the Trigger's Subscription, as it is now, ready."""
-        namespace = trigger["metadata"]["namespace"]
+    def _subscription(self, trigger: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """The Trigger's Subscription to its Broker's channel, once there is exactly one."""
         subscriptions = self.custom.list_namespaced_custom_object(
-            "messaging.knative.dev", "v1", namespace, "subscriptions")["items"]
+            MESSAGING, "v1", trigger["metadata"]["namespace"], "subscriptions")["items"]
         owned = [s for s in subscriptions if any(
             o["uid"] == trigger["metadata"]["uid"]
             for o in s["metadata"].get("ownerReferences") or ())]
-        if len(owned) != 1:
+        return owned[0] if len(owned) == 1 else None
+
+    def _channel(self, subscription: Dict[str, Any]) -> Dict[str, Any]:
+        channel: Dict[str, Any] = self.custom.get_namespaced_custom_object(
+            MESSAGING, "v1", subscription["metadata"]["namespace"], "inmemorychannels",
+            subscription["spec"]["channel"]["name"])
+        return channel
+
+    def _dispatching(self, trigger: Dict[str, Any]) -> bool:
+        """Whether the dispatcher reports the Trigger's Subscription, as it is now, ready."""
+        subscription = self._subscription(trigger)
+        if subscription is None:
             return False
-        (subscription,) = owned
-        channel = subscription["spec"]["channel"]
-        imc = self.custom.get_namespaced_custom_object(
-            "messaging.knative.dev", "v1", namespace, "inmemorychannels", channel["name"])
+        imc = self._channel(subscription)
         return any(s.get("uid") == subscription["metadata"]["uid"]
                    and s.get("observedGeneration") == subscription["metadata"]["generation"]
                    and s.get("ready") == "True"
                    for s in (imc.get("status") or {}).get("subscribers") or ())
+
+    def delete_trigger(self, namespace: str, name: str, timeout: float = 30.0) -> None:
+        """Delete a Trigger and wait until its channel no longer fans out to it: until then
+        the filter answers 404 for it, and every event through the channel fails (500)."""
+        trigger = self.custom.get_namespaced_custom_object(EVENTING_GROUP, "v1", namespace,
+                                                           "triggers", name)
+        subscription = self._subscription(trigger)
+        self.custom.delete_namespaced_custom_object(EVENTING_GROUP, "v1", namespace,
+                                                    "triggers", name)
+        if subscription is None:
+            return
+        uid = subscription["metadata"]["uid"]
+        deadline = time.monotonic() + timeout
+        while any(s.get("uid") == uid for s in
+                  (self._channel(subscription).get("spec") or {}).get("subscribers") or ()):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"trigger {namespace}/{name}'s subscription still in its "
+                                   f"channel {timeout:.0f}s after the Trigger was deleted")
+            time.sleep(0.1)
 
     def set_log_level(self, component: str, level: str) -> None:
         """Change a component's log level in ``config-logging`` (each process watches it)."""
