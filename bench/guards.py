@@ -21,12 +21,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-import yaml
-
 from function import Engine, Settings
-from function.cli import cluster_role, guard_role
 from function.metrics import METRICS
-from function.policy import parse_policy
+from tests.function.account import generated_account
 from tests.function.replicas import terminate_only
 from tests.testbed.apiserver import ApiServer
 from tests.testbed.kube import Kube
@@ -73,14 +70,8 @@ def setup(server: ApiServer, work: Path) -> Tuple[Kube, str, Dict[str, Engine]]:
     kube.ensure_service_account("default", "default")
     kube.namespace = kube.create_namespace(prefix="bench")
     policy_text = terminate_only(10 * PODS)
-    kube.create_cluster_role("bench-responder", yaml.safe_load(
-        cluster_role(parse_policy(policy_text, "bench")))["rules"])
-    home = kube.create_namespace(prefix="responder")
-    kube.create_service_account("falco-responder", home)
-    kube.bind_cluster_role("bench-responder", "falco-responder", account_namespace=home)
-    kube.create_role("guards", guard_role(home)["rules"], home)
-    kube.bind_role("guards", "falco-responder", home)
-    os.environ["KUBECONFIG"] = str(kube.token_kubeconfig("falco-responder", home))
+    home, kubeconfig = generated_account(kube, policy_text, "bench-responder")
+    os.environ["KUBECONFIG"] = str(kubeconfig)
     policy_file = work / "policy.yaml"
     policy_file.write_text(policy_text)
     engines = {kind: Engine.from_settings(Settings(policy_file=str(policy_file),

@@ -23,12 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Counter, List
 
-import yaml
-
 from function import Engine, Settings
-from function.cli import cluster_role, guard_role
 from function.decision_log import DECISIONS
-from function.policy import parse_policy
+from tests.function.account import generated_account
 from tests.function.replicas import terminate_only
 from tests.testbed.kube import Kube
 
@@ -52,16 +49,9 @@ def storm(server: object, work: Path) -> int:
     names = [f"victim-{i:02d}" for i in range(PODS)]
     for name in names:
         kube.create_standalone_pod(name)
-    policy = parse_policy(POLICY, "bench/storm")
-    rules = yaml.safe_load(cluster_role(policy, "storm-responder"))["rules"]
-    kube.create_cluster_role("storm-responder", rules)
-    home = kube.create_namespace(prefix="responder")
-    kube.create_service_account("falco-responder", home)
-    kube.bind_cluster_role("storm-responder", "falco-responder", account_namespace=home)
     # Dedup and the blast radius in Leases, as every replica would share them.
-    kube.create_role("guards", guard_role(home)["rules"], home)
-    kube.bind_role("guards", "falco-responder", home)
-    os.environ["KUBECONFIG"] = str(kube.token_kubeconfig("falco-responder", home))
+    home, kubeconfig = generated_account(kube, POLICY, "storm-responder")
+    os.environ["KUBECONFIG"] = str(kubeconfig)
     policy_file = work / "policy.yaml"
     policy_file.write_text(POLICY)
     engine = Engine.from_settings(Settings(policy_file=str(policy_file), pod_namespace=home))

@@ -18,13 +18,14 @@ Falcosidekick -> Knative Broker -> Trigger -> the function on its Knative runtim
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import yaml
 from kubernetes import client
@@ -53,6 +54,15 @@ class Responder:
     process: procs.Process
     token: str
     apiserver_port: int
+
+    @contextlib.contextmanager
+    def cut_off(self) -> Iterator[None]:
+        """Meanwhile the function cannot reach the API server (a network partition)."""
+        self.host.stop_reaching(self.apiserver_port)
+        try:
+            yield
+        finally:
+            self.host.reach_loopback(self.apiserver_port)
 
     def decisions(self) -> List[Dict[str, Any]]:
         """Every per-alert JSON line the function has written so far."""

@@ -86,6 +86,24 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.05)
 
 
+def sink_service(kube: Kube, network: Network, receiver: MakeReceiver, name: str) -> Receiver:
+    """An event sink behind a Service ``name`` in the function's namespace (no selector:
+    the name resolves to the sink's host on the network)."""
+    sink = receiver(netns=network.host(name, service_names(name, NAMESPACE)), **SINK)
+    kube.core.create_namespaced_service(NAMESPACE, client.V1Service(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])))
+    return sink
+
+
+def backoff_seconds(delivery: Dict[str, Any]) -> float:
+    """The dispatcher's waits between a delivery's attempts, all together, for the shipped
+    exponential policy (delay, 2x, 4x, ...; delay written ``PT<seconds>S``)."""
+    assert delivery["backoffPolicy"] == "exponential", delivery
+    delay = float(delivery["backoffDelay"][2:-1])
+    return sum(delay * 2 ** attempt for attempt in range(int(delivery["retry"])))
+
+
 @pytest.fixture
 def sidekick(falcosidekick: MakeSidekick, session_network: Network,
              responder: Responder) -> Callable[..., Sidekick]:
@@ -132,14 +150,11 @@ def test_broker_retries_a_503_until_the_function_reaches_the_api_server(
     pod = deploy_alpine(cluster_kube)
     name = pod["metadata"]["name"]
     falcosidekick = sidekick()
-    responder.host.stop_reaching(responder.apiserver_port)  # the function is cut off
-    try:
+    with responder.cut_off():
         assert falcosidekick.post_alert(alert(cluster_kube.namespace, name)) == 200
         wait_for(lambda: any(d["status"] == 503 for d in decisions_for(responder, name)),
                  30, "a 503 from the function")
         assert cluster_kube.read_pod(name) is not None
-    finally:
-        responder.host.reach_loopback(responder.apiserver_port)
 
     wait_gone(cluster_kube, pod)
     done = wait_for(lambda: [d for d in decisions_for(responder, name) if d["status"] == 200],
@@ -156,12 +171,8 @@ def test_broker_routes_the_decision_to_a_responses_trigger_and_never_back_to_the
     session_network: Network, cluster_kube: Kube, sidekick: Callable[..., Sidekick],
     receiver: MakeReceiver, alert: MakeAlert,
 ) -> None:
-    notifier = receiver(netns=session_network.host(
-        "notifier", service_names("notifier", NAMESPACE)), **SINK)
     kube = responder.kube
-    kube.core.create_namespaced_service(NAMESPACE, client.V1Service(
-        metadata=client.V1ObjectMeta(name="notifier"),
-        spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])))
+    notifier = sink_service(kube, session_network, receiver, "notifier")
     kube.apply_objects([{
         "apiVersion": f"{EVENTING_GROUP}/v1", "kind": "Trigger",
         "metadata": {"name": "falco-responder-decisions", "namespace": NAMESPACE},
@@ -273,22 +284,19 @@ def test_broker_gives_up_after_the_triggers_retries_and_falcosidekick_gets_the_f
     falcosidekick = sidekick()
     ingress_log = eventing.pods["mt-broker-ingress"].process.log_path
     failures_before = ingress_log.read_text().count("failed to dispatch event")
-    responder.host.stop_reaching(responder.apiserver_port)
-    try:
+    with responder.cut_off():
         posted = time.monotonic()
         assert falcosidekick.post_alert(alert(cluster_kube.namespace, target)) == 200
         wait_for(lambda: "CloudEvents - Send OK" in falcosidekick.process.log_path.read_text(),
                  90, "Falcosidekick's POST to the Broker to end")
         answered = time.monotonic() - posted
-    finally:
-        responder.host.reach_loopback(responder.apiserver_port)
 
     retries = shipped_trigger["spec"]["delivery"]["retry"]
     assert [d["status"] for d in decisions_for(responder, target)] == [503] * (1 + retries)
     # Delivery is synchronous: Falcosidekick's POST waited through every retry for the
     # Broker's answer, a failure (the ingress logs it), and reports it as sent (its
     # CloudEvents output counts only events it could not send).
-    assert answered > 0.5 + 1 + 2 + 4 + 8  # the exponential backoff, PT0.5S doubled 5 times
+    assert answered > backoff_seconds(shipped_trigger["spec"]["delivery"])
     failures = ingress_log.read_text().split("failed to dispatch event")[failures_before + 1:]
     assert len(failures) == 1 and "got 500" in failures[0].splitlines()[0]
     assert cluster_kube.read_pod(target) is not None
@@ -316,11 +324,8 @@ def test_broker_gives_up_after_the_triggers_retries_and_the_dead_letter_sink_kee
 ) -> None:
     sink_spec = commented_dead_letter_sink()
     name = sink_spec["ref"]["name"]
-    sink = receiver(netns=session_network.host(name, service_names(name, NAMESPACE)), **SINK)
     kube = responder.kube
-    kube.core.create_namespaced_service(NAMESPACE, client.V1Service(
-        metadata=client.V1ObjectMeta(name=name),
-        spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)])))
+    sink = sink_service(kube, session_network, receiver, name)
     trigger = shipped_trigger_manifest()
     trigger["spec"]["delivery"]["deadLetterSink"] = sink_spec
     kube.apply_objects([trigger])
@@ -330,20 +335,19 @@ def test_broker_gives_up_after_the_triggers_retries_and_the_dead_letter_sink_kee
     falcosidekick = sidekick()
     ingress_log = eventing.pods["mt-broker-ingress"].process.log_path
     failures_before = ingress_log.read_text().count("failed to dispatch event")
-    responder.host.stop_reaching(responder.apiserver_port)
     try:
-        posted = time.monotonic()
-        assert falcosidekick.post_alert(alert(cluster_kube.namespace, target)) == 200
-        (dead,) = sink.wait_for(1, timeout=90)
-        gave_up = time.monotonic() - posted
+        with responder.cut_off():
+            posted = time.monotonic()
+            assert falcosidekick.post_alert(alert(cluster_kube.namespace, target)) == 200
+            (dead,) = sink.wait_for(1, timeout=90)
+            gave_up = time.monotonic() - posted
     finally:
-        responder.host.reach_loopback(responder.apiserver_port)
         kube.apply_objects([shipped_trigger_manifest()])
         kube.core.delete_namespaced_service(name, NAMESPACE)
 
     attempts = [d["status"] for d in decisions_for(responder, target)]
     assert attempts == [503] * (1 + trigger["spec"]["delivery"]["retry"])
-    assert gave_up > 0.5 + 1 + 2 + 4 + 8  # the exponential backoff, PT0.5S doubled 5 times
+    assert gave_up > backoff_seconds(trigger["spec"]["delivery"])
     assert dead.header("ce-type") == "falco.rule.output.v1"
     assert dead.header("ce-knativeerrorcode") == "503"
     assert f'"k8s.pod.name":"{target}"'.encode() in dead.body

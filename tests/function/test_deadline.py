@@ -22,7 +22,8 @@ from tests.testbed.apiserver import ApiServer
 from tests.testbed.kube import Kube
 from tests.testbed.kubeconfig import write_kubeconfig
 
-from .actions.conftest import events_for, grant_guard_state, post, shell_alert_for
+from .account import grant_guard_state
+from .actions.conftest import events_for, post, shell_alert_for
 from .delaying_proxy import DelayingProxy
 from .replicas import terminate_only
 

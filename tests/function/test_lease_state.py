@@ -16,7 +16,7 @@ from function.settings import Settings
 from function.state import Claim
 from tests.testbed.kube import Kube
 
-from .actions.conftest import grant_guard_state
+from .account import grant_guard_state
 
 pytestmark = pytest.mark.cluster
 

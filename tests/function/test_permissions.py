@@ -14,7 +14,7 @@ from function.permissions import Need, needs
 from function.policy import load_default, parse_policy
 from tests.testbed.kube import Kube
 
-from .actions.conftest import grant_guard_state
+from .account import grant_guard_state
 
 
 @pytest.fixture(autouse=True)

@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 import pytest
-import yaml
 
 from function import Engine, Settings
-from function.cli import cluster_role, guard_role
-from function.policy import load_default, parse_policy
+from tests.function.account import generated_account
 from tests.testbed.kube import Kube
 
 Responder = Callable[..., Engine]
@@ -43,12 +41,6 @@ def shell_alert_for(namespace: str, pod: str, *, rule: str = "Terminal shell in 
     return alert
 
 
-def grant_guard_state(kube: Kube, home: str, account: str = "falco-responder") -> None:
-    """The generated Role for the shared guard state (Leases in ``home``), bound."""
-    kube.create_role("falco-responder-guards", guard_role(home)["rules"], home)
-    kube.bind_role("falco-responder-guards", account, home)
-
-
 def post(engine: Engine, alert: Dict[str, Any]) -> Any:
     return engine.handle_http({"Content-Type": "application/json"}, json.dumps(alert).encode())
 
@@ -58,15 +50,8 @@ def make_responder(kube: Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     it (policy file, kubeconfig), as a ServiceAccount bound to the generated ClusterRole."""
 
     def make(policy_text: str = "", **settings: Any) -> Engine:
-        policy = parse_policy(policy_text, "test") if policy_text else load_default()
         role = f"responder-{secrets.token_hex(4)}"
-        rules = yaml.safe_load(cluster_role(policy, role))["rules"]
-        kube.create_cluster_role(role, rules)
-        home = kube.create_namespace(prefix="responder")
-        kube.create_service_account("falco-responder", home)
-        kube.bind_cluster_role(role, "falco-responder", account_namespace=home)
-        grant_guard_state(kube, home)
-        kubeconfig = kube.token_kubeconfig("falco-responder", home)
+        home, kubeconfig = generated_account(kube, policy_text, role)
         policy_file = tmp_path / f"{role}.yaml"
         policy_file.write_text(policy_text or "", encoding="utf-8")
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
