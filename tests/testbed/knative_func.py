@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
 from tests.testbed import peers, private_root, procs, python
-from tests.testbed.netns import Host, wait_connectable
+from tests.testbed.netns import Host, accepts, wait_connectable
 
 REPO = peers.REPO
 SCAFFOLDING = "templates/python/scaffolding/instanced-cloudevents"
@@ -125,13 +125,7 @@ def start(workdir: Path, env: Mapping[str, str], host: Optional[Host] = None,
     if host is not None:
         wait_connectable(host, port, timeout, "func-python listening", process)
     else:
-        procs.wait_until(lambda: _listening(port), timeout, "func-python listening", process)
+        procs.wait_until(lambda: accepts("127.0.0.1", port), timeout,
+                         "func-python listening", process)
     return process
 
-
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -116,9 +116,8 @@ class Host:
 
     def connectable(self, port: int, address: str = "127.0.0.1") -> bool:
         """Whether something in the namespace accepts connections on ``address:port``."""
-        with self.entered(), socket.socket() as sock:
-            sock.settimeout(1.0)
-            return sock.connect_ex((address, port)) == 0
+        with self.entered():
+            return accepts(address, port)
 
     def reach_loopback(self, port: int, timeout: float = 10.0) -> None:
         """Make the machine's ``127.0.0.1:port`` answer at ``127.0.0.1:port`` in here too,
@@ -266,6 +265,14 @@ def create_network(workdir: Optional[Path] = None) -> Network:
         network.delete()
         raise
     return network
+
+
+def accepts(address: str, port: int) -> bool:
+    """Whether something accepts connections on ``address:port`` (from this thread's
+    network namespace)."""
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((address, port)) == 0
 
 
 def wait_connectable(host: Host, port: int, timeout: float, what: str,
