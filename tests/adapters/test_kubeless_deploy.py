@@ -1,15 +1,12 @@
-"""Kubeless as the README deploys it: the release's CRD and ``kubeless-config`` installed,
-the README's own ``kubeless function deploy ...`` run with the real CLI against the test
-bed, and the Function it creates served by the upstream runtime exactly as that Function
-says (``tests.testbed.kubeless``, ``tests.testbed.kubeless_runtime``).
-
-Kubeless's function-controller cannot run on Kubernetes 1.22 or later (it reads its CRD
-through the removed ``apiextensions.k8s.io/v1beta1``): one test pins that. What it would do
-with the Function, these tests do from the Function itself: its zip unpacked into
-``/kubeless`` and its ``deps`` installed as its init containers do, the env the controller
-sets (``FUNC_HANDLER``, ``MOD_NAME``, ``FUNC_TIMEOUT``, ``FUNC_RUNTIME``, ``FUNC_MEMORY_LIMIT``,
-``FUNC_PORT`` and the Function's own ``--env``), logged in as its ServiceAccount, on a host
-named as its Service (``NAME.NAMESPACE.svc.cluster.local:8080``)."""
+"""Kubeless as the README deploys it, all of it real: on Kubernetes 1.21 (the last release
+serving the ``v1beta1`` APIs Kubeless is written against), the release's CRDs, RBAC and
+``kubeless-config`` installed as its manifests define them, ``deploy/rbac/`` applied, the
+README's own ``kubeless function deploy ...`` run with the real CLI, the real
+function-controller turning the Function into its Deployment, Service and ConfigMap, and
+that Deployment's pod run as a kubelet would (``tests.testbed.kubeless.run_function``): its
+init containers unpack and check the zip and ``pip install`` its deps, then the upstream
+runtime serves the function, logged in as the pod's ServiceAccount, on a host answering to
+the Service's name, where Falcosidekick's kubeless output reaches it."""
 
 from __future__ import annotations
 
@@ -23,24 +20,42 @@ from kubernetes import client
 
 from adapters.kubeless.bundle import bundle
 from tests.adapters import contract
-from tests.adapters.runtimes import REPO, Server, venv
+from tests.adapters.runtimes import REPO, venv
 from tests.testbed import kubeless, kubeless_runtime, procs
+from tests.testbed.apiserver import ApiServer, start_apiserver
 from tests.testbed.kube import Kube
 from tests.testbed.netns import Network
-from tests.testbed.pods import service_names
+from tests.testbed.pods import in_cluster
 from tests.testbed.sidekick import Sidekick
 
 pytestmark = pytest.mark.cluster
 README = REPO / "README.md"
+ZIP = REPO / "build" / "kubeless" / "falco-responder.zip"
 FUNCTIONS = ("kubeless.io", "v1beta1", "functions")
 
 
+@pytest.fixture(scope="module")
+def apiserver_1_21(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    server = start_apiserver(tmp_path_factory.mktemp("apiserver-1.21"),
+                             binary_name="kube-apiserver-1.21")
+    try:
+        Kube(server, server.workdir).ensure_service_account("default", "default")
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def installed(kube: Kube) -> Kube:
-    """The release's objects on the test bed's API server, the CRD serving."""
+def installed(apiserver_1_21: ApiServer, tmp_path: Path) -> Kube:
+    """The release's objects and ``deploy/rbac/`` on Kubernetes 1.21, the CRD serving; the
+    ``Kube`` is bound to a fresh namespace for the test's own pods."""
+    kube = Kube(apiserver_1_21, tmp_path)
     kube.apply_objects(kubeless.release_objects())
+    for manifest in sorted((REPO / "deploy" / "rbac").glob("*.yaml")):
+        kube.apply_manifest(manifest)
     custom = client.CustomObjectsApi(kube.api_client)
     procs.wait_until(lambda: _serving(custom), 30, "the Function CRD serving")
+    kube.namespace = kube.create_namespace()
     return kube
 
 
@@ -53,10 +68,24 @@ def _serving(custom: Any) -> bool:
 
 
 @pytest.fixture
-def deployed(installed: Kube, deployed_env: Dict[str, str]) -> Iterator[Dict[str, Any]]:
+def controller(installed: Kube, tmp_path: Path) -> Iterator[procs.Process]:
+    """The function-controller, in-cluster as the release's ``controller-acct``."""
+    server = installed.server
+    login = in_cluster(tmp_path / "controller-account",
+                       installed.token(kubeless.ACCOUNT, kubeless.NAMESPACE),
+                       Path(server.ca_file), kubeless.NAMESPACE, server.host)
+    process = kubeless.start_controller(tmp_path / "controller", installed.api_client, login)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def deployed(installed: Kube, controller: procs.Process) -> Iterator[Dict[str, Any]]:
     """The README's command, run as written (after its ``bundle`` step), with the admin's
     kubeconfig; yields the Function it created."""
-    bundle(REPO / "build" / "kubeless" / "falco-responder.zip")
+    bundle(ZIP)
     words = kubeless.documented_deploy(README)
     assert words[:3] == ["kubeless", "function", "deploy"]
     name, namespace = words[3], words[words.index("--namespace") + 1]
@@ -67,8 +96,29 @@ def deployed(installed: Kube, deployed_env: Dict[str, str]) -> Iterator[Dict[str
         yield dict(custom.get_namespaced_custom_object(FUNCTIONS[0], FUNCTIONS[1], namespace,
                                                         FUNCTIONS[2], name))
     finally:
+        # Once the controller has acted on it, so nothing it makes comes after the cleanup.
+        kubeless.made_deployment(installed.api_client, name, namespace)
         custom.delete_namespaced_custom_object(FUNCTIONS[0], FUNCTIONS[1], namespace,
                                                FUNCTIONS[2], name)
+        # The controller deletes its Service and ConfigMap, then drops its finalizer; its
+        # Deployment delete goes to extensions/v1beta1, gone since 1.16, so the Deployment is
+        # left to the garbage collector (its owner is the Function), which a bare API server
+        # does not run: done here as it would.
+        procs.wait_until(lambda: _gone(lambda: custom.get_namespaced_custom_object(
+            FUNCTIONS[0], FUNCTIONS[1], namespace, FUNCTIONS[2], name)), 30,
+            "the controller letting the Function go", controller)
+        assert _gone(lambda: installed.core.read_namespaced_service(name, namespace))
+        installed.apps.delete_namespaced_deployment(name, namespace)
+
+
+def _gone(read: Callable[[], Any]) -> bool:
+    try:
+        read()
+        return False
+    except client.ApiException as error:
+        if error.status != 404:
+            raise
+        return True
 
 
 def test_the_release_config_names_the_python38_runtime(installed: Kube) -> None:
@@ -81,7 +131,7 @@ def test_the_release_config_names_the_python38_runtime(installed: Kube) -> None:
 def test_the_readme_command_creates_the_function_it_documents(
         deployed: Dict[str, Any]) -> None:
     spec = deployed["spec"]
-    archive = (REPO / "build" / "kubeless" / "falco-responder.zip").read_bytes()
+    archive = ZIP.read_bytes()
     assert (spec["runtime"], spec["handler"], spec["timeout"]) == (
         "python3.8", "handler.handler", "10")
     assert spec["function-content-type"] == "base64+zip"
@@ -94,50 +144,50 @@ def test_the_readme_command_creates_the_function_it_documents(
     assert {"name": "POD_NAMESPACE", "value": "falco-responder"} in container["env"]
 
 
-def test_the_controller_cannot_start_on_this_kubernetes(installed: Kube, tmp_path: Path) -> None:
-    """What blocks the controller (docs/testing.md): the v1beta1 CRD API is gone."""
-    token = installed.token(kubeless.ACCOUNT, kubeless.NAMESPACE)
-    controller = kubeless.start_controller(tmp_path, installed.api_client,
-                                           installed.server.host, token,
-                                           Path(installed.server.ca_file))
-    try:
-        procs.wait_until(lambda: not controller.alive(), 30, "the controller exiting")
-    finally:
-        controller.stop()
-    assert "Unable to read the configmap: Error while fetching config location: the server " \
-           "could not find the requested resource" in controller.log_tail()
+def test_the_controller_makes_the_deployment_service_and_configmap_of_the_function(
+        deployed: Dict[str, Any], installed: Kube) -> None:
+    meta, spec = deployed["metadata"], deployed["spec"]
+    made = kubeless.made_deployment(installed.api_client, meta["name"], meta["namespace"])
+    assert [(o["kind"], o["name"]) for o in made["metadata"]["ownerReferences"]] == [
+        ("Function", meta["name"])]
+    pod = made["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "falco-responder"
+    prepare, install = pod["initContainers"]
+    digest = hashlib.sha256(ZIP.read_bytes()).hexdigest()
+    assert f"echo '{digest}  /tmp/func.decoded'" in prepare["args"][0]
+    assert "pip install --prefix=$KUBELESS_INSTALL_VOLUME" in install["args"][0]
+    (runtime,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in runtime["env"]}
+    assert {k: env[k] for k in ("FUNC_HANDLER", "MOD_NAME", "FUNC_TIMEOUT", "FUNC_RUNTIME",
+                                "FUNC_PORT", "POD_NAMESPACE")} == {
+        "FUNC_HANDLER": "handler", "MOD_NAME": "handler", "FUNC_TIMEOUT": "10",
+        "FUNC_RUNTIME": "python3.8", "FUNC_PORT": "8080", "POD_NAMESPACE": "falco-responder"}
+    assert runtime["image"].startswith("kubeless/python@")
+    service = installed.core.read_namespaced_service(meta["name"], meta["namespace"])
+    assert [(p.port, p.target_port) for p in service.spec.ports] == [(8080, 8080)]
+    config = installed.core.read_namespaced_config_map(meta["name"], meta["namespace"])
+    assert config.data == {"handler": spec["function"], "requirements.txt": spec["deps"]}
 
 
 def test_falcosidekick_kubeless_output_reaches_the_deployed_function(
-        deployed: Dict[str, Any], kube: Kube, network: Callable[[], Network],
+        deployed: Dict[str, Any], installed: Kube, network: Callable[[], Network],
         falcosidekick: Callable[..., Sidekick], alert_time: Callable[[], str],
         tmp_path: Path) -> None:
-    spec, meta = deployed["spec"], deployed["metadata"]
-    zip_file = tmp_path / "function.zip"
-    zip_file.write_bytes(base64.b64decode(spec["function"]))
-    deps = tmp_path / "requirements.txt"
-    deps.write_text(spec["deps"])
-    function_dir = kubeless_runtime.layout(tmp_path / "kubeless", zip_file, deps,
-                                           kubeless_runtime.pip_python())
-    pod = spec["deployment"]["spec"]["template"]["spec"]
-    module, handler = spec["handler"].split(".")
-    env = {**kubeless_runtime.function_env(module, handler, spec["timeout"], memory="0"),
-           **{e["name"]: e["value"] for e in pod["containers"][0]["env"]},
-           "KUBECONFIG": str(kube.token_kubeconfig(pod["serviceAccountName"],
-                                                   meta["namespace"])),
-           "FALCO_RESPONDER_CLUSTER": "auto",
-           "FALCO_RESPONDER_STATE_FILE": str(tmp_path / "guards.json")}
+    meta = deployed["metadata"]
+    made = kubeless.made_deployment(installed.api_client, meta["name"], meta["namespace"])
+    account = made["spec"]["template"]["spec"]["serviceAccountName"]
+    server = installed.server
+    login = in_cluster(tmp_path / "account", installed.token(account, meta["namespace"]),
+                       Path(server.ca_file), meta["namespace"], server.host)
     net = network()
-    host = net.host("function", service_names(meta["name"], meta["namespace"]))
-    host.reach_loopback(contract.apiserver_port(kube))
     python = venv("kubeless-runtime", "3.8", kubeless_runtime.image_requirements())
-    process = kubeless_runtime.start(tmp_path / "run", host, function_dir,
-                                     python / "bin" / "python", env)
-    server = Server("kubeless", f"http://{host.ip}:{kubeless_runtime.PORT}", process, host)
+    pod = kubeless.run_function(
+        installed.api_client, net, made, tmp_path / "pod", python / "bin" / "python",
+        kubeless_runtime.pip_python(), login, {})
     try:
         sidekick = falcosidekick(
             {"kubeless": {"function": meta["name"], "namespace": meta["namespace"],
                           "port": kubeless_runtime.PORT}}, host=net.host("falcosidekick"))
-        contract.check_falcosidekick_chain(sidekick, kube, alert_time)
+        contract.check_falcosidekick_chain(sidekick, installed, alert_time)
     finally:
-        server.stop()
+        pod.stop()

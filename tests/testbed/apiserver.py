@@ -75,12 +75,15 @@ class ApiServer:
         self.etcd.stop()
 
 
-def start_apiserver(workdir: Path, timeout: float = 120.0) -> ApiServer:
+def start_apiserver(workdir: Path, timeout: float = 120.0,
+                    binary_name: str = "kube-apiserver") -> ApiServer:
     """Start etcd and kube-apiserver under ``workdir``; wait for ``/readyz``.
 
-    Raises with the server's last log lines when it exits or is not ready within ``timeout``.
+    ``binary_name`` picks the release (``kube-apiserver-1.21``: the last one serving the
+    ``v1beta1`` APIs Kubeless needs). Raises with the server's last log lines when it exits
+    or is not ready within ``timeout``.
     """
-    binary = peers.binary("kube-apiserver")
+    binary = peers.binary(binary_name)
     started = time.monotonic()
     certs = make_cluster_certs(workdir / "pki")
     etcd = start_etcd(workdir / "etcd")

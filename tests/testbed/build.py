@@ -16,6 +16,7 @@ import argparse
 import collections
 import contextlib
 import fcntl
+import importlib
 import json
 import os
 import shutil
@@ -258,6 +259,11 @@ def build(peer: Peer, go: Optional[str], verbose: bool) -> float:
     try:
         if peer.source is not None:
             workdir = fetch_source(peer, log_file)
+        elif peer.assemble:
+            assert go is not None
+            module, function = peer.assemble.split(":")
+            workdir = getattr(importlib.import_module(module), function)(
+                peer, go, staging, log_file, verbose)
         elif peer.replaces:
             assert go is not None
             workdir = _replaced_wrapper(peer, go, staging, log_file)
@@ -272,8 +278,8 @@ def build(peer: Peer, go: Optional[str], verbose: bool) -> float:
             if peer.binaries:
                 _go_build(peer, go, workdir, staging, log_file, verbose)
             _copy_module_files(peer, go, workdir, staging)
-            if peer.replaces:
-                shutil.rmtree(workdir)  # the tidied copy: not part of the install
+            if staging in workdir.parents:
+                shutil.rmtree(workdir)  # a copy to build in: not part of the install
             shutil.rmtree(final_dir, ignore_errors=True)
             os.replace(staging, final_dir)
         else:
@@ -294,6 +300,7 @@ def _location(peer: Peer) -> Path:
 def _describe(peer: Peer) -> str:
     origin = (f"{peer.source.archive_path.name} or {peer.source.repository} {peer.source.tag}"
               if peer.source is not None else
+              f"the release's tree, assembled by {peer.assemble}" if peer.assemble else
               f"wrapper module {peer.wrapper_dir}" if peer.binaries else "the Go module proxy")
     what = ", ".join(name for name, _ in peer.binaries) or ", ".join(
         f"{module}: {path}" for module, path in peer.module_files) or "files only"

@@ -3,38 +3,38 @@
 
 :func:`release_objects` reads the release's ``kubeless-non-rbac.jsonnet`` and
 ``kubeless.jsonnet``: the Function CRD, the ``kubeless-config`` ConfigMap, the controller's
-ServiceAccount, ClusterRole and binding. Those files import ksonnet-lib
-(``ksonnet.beta.1/k.libsonnet``), which neither the archive nor any reachable registry has,
-so no jsonnet evaluator could run them here; the objects are literal jsonnet in them, and are
-read as such (each ``configMap.data({...})``, each CRD's ``spec``, ``controller_roles``),
+ServiceAccount, ClusterRole and binding, with the API versions they name. Those files import
+ksonnet-lib (``ksonnet.beta.1/k.libsonnet``), which neither the archive nor any reachable
+registry has, so no jsonnet evaluator could run them here; the objects are literal jsonnet in
+them, and are read as such (each ``configMap.data({...})``, each CRD, ``controller_roles``),
 with ``runtime-images`` being what the release concatenates, the runtimes' own jsonnet (the
-python runtime's ``python.jsonnet``). Two API versions they name are gone from Kubernetes:
-the CRD (``apiextensions.k8s.io/v1beta1``, removed in 1.22) is installed as ``v1`` with the
-same group, names and scope, and RBAC ``v1beta1`` as ``v1``.
+python runtime's ``python.jsonnet``).
 
-The controller cannot run on the test bed's Kubernetes (1.37): at start it reads its CRD
-through ``apiextensions.k8s.io/v1beta1`` and stops (``level=fatal msg="Unable to read the
-configmap: Error while fetching config location: the server could not find the requested
-resource"``). :func:`start_controller` runs it in-cluster as its Deployment would (token, CA
-and namespace at ``/var/run/secrets/kubernetes.io/serviceaccount`` in a private root,
-``KUBERNETES_SERVICE_HOST``/``PORT``, its env from the jsonnet) so a test pins that.
+Those versions (``apiextensions.k8s.io/v1beta1``, RBAC ``v1beta1``) and the controller's own
+reads of its CRD through ``v1beta1`` need Kubernetes 1.21 or older: the tests run Kubeless on
+the test bed's 1.21 API server (peer ``kubernetes-1.21``). :func:`start_controller` runs the
+controller in-cluster as its Deployment would; :func:`run_function` runs the pod of the
+Deployment it makes from a Function, init containers first.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import shlex
 import subprocess
-import urllib.parse
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence
 
 import yaml
+from kubernetes import client
 
 from tests.testbed import kubeless_runtime, peers, private_root, procs
-from tests.testbed.pods import resolve_env
+from tests.testbed.netns import Network
+from tests.testbed.pods import InCluster, RunningPod, resolve_env, run_container
 
 PEER = "kubeless"
 NAMESPACE = "kubeless"
@@ -55,19 +55,13 @@ def _literal(text: str, pattern: str) -> Any:
 
 
 def _crds(text: str) -> List[Obj]:
-    found = re.findall(r'metadata: objectMeta\.name\("([^"]+)"\),\s*spec: (\{[^\n]*\}),', text)
-    crds = []
-    for name, spec_text in found:
-        spec = yaml.safe_load(spec_text)
-        crds.append({
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": name},
-            "spec": {"group": spec["group"], "scope": spec["scope"], "names": spec["names"],
-                     "versions": [{"name": spec["version"], "served": True, "storage": True,
-                                   "schema": {"openAPIV3Schema": {
-                                       "type": "object",
-                                       "x-kubernetes-preserve-unknown-fields": True}}}]}})
-    return crds
+    found = re.findall(r'apiVersion: "([^"]+)",\s*kind: "CustomResourceDefinition",\s*'
+                       r'metadata: objectMeta\.name\("([^"]+)"\),\s*spec: (\{[^\n]*\}),', text)
+    if not found:
+        raise RuntimeError("no CustomResourceDefinition in the Kubeless manifests")
+    return [{"apiVersion": version, "kind": "CustomResourceDefinition",
+             "metadata": {"name": name}, "spec": yaml.safe_load(spec)}
+            for version, name, spec in found]
 
 
 def runtime_images() -> List[Any]:
@@ -95,10 +89,12 @@ def _config(text: str) -> Obj:
 
 
 def release_objects() -> List[Obj]:
-    """Namespace, CRDs, kubeless-config, the controller's account and RBAC, in order."""
+    """Namespace, CRDs, kubeless-config, the controller's account and RBAC, in order, with
+    the API versions the files give them."""
     non_rbac = (tree() / "kubeless-non-rbac.jsonnet").read_text(encoding="utf-8")
     rbac = (tree() / "kubeless.jsonnet").read_text(encoding="utf-8")
     rules = _literal(rbac, r"local controller_roles = (\[.*?\n\]);")
+    rbac_version = _literal(rbac, r'local clusterRole\(name, rules\) = \{\s*apiVersion: ("[^"]+")')
     role = "kubeless-controller-deployer"
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
@@ -106,9 +102,9 @@ def release_objects() -> List[Obj]:
         _config(non_rbac),
         {"apiVersion": "v1", "kind": "ServiceAccount",
          "metadata": {"name": ACCOUNT, "namespace": NAMESPACE}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        {"apiVersion": rbac_version, "kind": "ClusterRole",
          "metadata": {"name": role}, "rules": rules},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        {"apiVersion": rbac_version, "kind": "ClusterRoleBinding",
          "metadata": {"name": role},
          "subjects": [{"kind": "ServiceAccount", "namespace": NAMESPACE, "name": ACCOUNT}],
          "roleRef": {"kind": "ClusterRole", "apiGroup": "rbac.authorization.k8s.io",
@@ -139,19 +135,102 @@ def documented_deploy(readme: Path) -> List[str]:
     return shlex.split(line.split("#")[0])
 
 
-def start_controller(workdir: Path, api: Any, apiserver_host: str, token: str, ca_file: Path,
-                     ) -> procs.Process:
-    """The function-controller as its Deployment runs it: in-cluster login from the mounted
-    ServiceAccount files, its env resolved from ``kubeless-config`` and the downward API."""
-    account = workdir / "serviceaccount"
-    private_root.secret_files(account, {"token": token, "ca.crt": ca_file.read_text(),
-                                        "namespace": NAMESPACE})
+def start_controller(workdir: Path, api: Any, login: InCluster) -> procs.Process:
+    """The function-controller as its Deployment runs it: in-cluster ``login`` (its
+    ServiceAccount's), its env resolved from ``kubeless-config`` and the downward API."""
     pod = {"metadata": {"name": "kubeless-controller-manager", "namespace": NAMESPACE}}
     env: Mapping[str, str] = resolve_env(api, pod, {"env": controller_env()})
-    address = urllib.parse.urlsplit(apiserver_host)
-    argv = private_root.wrap([str(peers.binary("function-controller"))], workdir,
-                             {"/var/run/secrets/kubernetes.io/serviceaccount": account})
+    argv = private_root.wrap([str(peers.binary("function-controller"))], workdir, login.files)
     return procs.start("kubeless-function-controller", argv, workdir / "controller.log",
-                       env={"PATH": "/usr/bin:/bin", **env,
-                            "KUBERNETES_SERVICE_HOST": str(address.hostname),
-                            "KUBERNETES_SERVICE_PORT": str(address.port)})
+                       env={"PATH": "/usr/bin:/bin", **env, **login.env})
+
+
+def made_deployment(api: Any, name: str, namespace: str, timeout: float = 30.0) -> Obj:
+    """The Deployment the controller made from Function ``name``, once the Service and
+    ConfigMap it makes with it exist too."""
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            core.read_namespaced_config_map(name, namespace)
+            core.read_namespaced_service(name, namespace)
+            deployment = apps.read_namespaced_deployment(name, namespace)
+            return dict(api.sanitize_for_serialization(deployment))
+        except client.ApiException as error:
+            if error.status != 404 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+def _image_path(image: str, install_python: str) -> str:
+    """PATH standing for an init container's image: ``python:3.8`` is that Python (its
+    ``pip``); Kubeless's ``unzip`` image is the machine's sh, base64, sha256sum and unzip."""
+    system = "/usr/local/bin:/usr/bin:/bin"
+    if image.split("@")[0].split(":")[0] == "python":
+        return f"{Path(install_python).parent}:{system}"
+    return system
+
+
+def _volumes(api: Any, pod: Obj, workdir: Path) -> Dict[str, Path]:
+    """Each volume of the pod as a folder: an emptyDir empty, a ConfigMap one file per key
+    (as the kubelet projects it)."""
+    core = client.CoreV1Api(api)
+    folders: Dict[str, Path] = {}
+    for volume in pod["spec"].get("volumes") or ():
+        folder = workdir / "volumes" / volume["name"]
+        folder.mkdir(parents=True)
+        if "configMap" in volume:
+            config = core.read_namespaced_config_map(volume["configMap"]["name"],
+                                                     pod["metadata"]["namespace"])
+            for key, text in (config.data or {}).items():
+                (folder / key).write_text(text, encoding="utf-8")
+            for key, data in (config.binary_data or {}).items():
+                (folder / key).write_bytes(base64.b64decode(data))
+        elif "emptyDir" not in volume:
+            raise RuntimeError(f"volume {volume['name']}: only emptyDir and configMap volumes "
+                               f"are made here: {volume}")
+        folders[volume["name"]] = folder
+    return folders
+
+
+def _mounts(container: Obj, volumes: Mapping[str, Path]) -> Dict[str, Path]:
+    return {m["mountPath"]: volumes[m["name"]] for m in container.get("volumeMounts") or ()}
+
+
+def run_function(api: Any, network: Network, deployment: Obj, workdir: Path,
+                 runtime_python: Path, install_python: str, login: InCluster,
+                 extra_env: Mapping[str, str]) -> RunningPod:
+    """The Deployment's pod run as the kubelet would: its volumes made, each init container's
+    command run in turn in a private root with its mounts and a ``/tmp`` of its own, then
+    the runtime container with its image's command, its mounts and its ServiceAccount's
+    ``login``, on a host answering to the Service's names, returned once its liveness probe
+    passes. ``extra_env`` is what the test adds to the container's own."""
+    template = deployment["spec"]["template"]
+    pod = {"metadata": {"name": f"{deployment['metadata']['name']}-0",
+                        "namespace": deployment["metadata"]["namespace"],
+                        "labels": template["metadata"].get("labels") or {}},
+           "spec": template["spec"], "status": {}}
+    volumes = _volumes(api, pod, workdir)
+    for init in pod["spec"].get("initContainers") or ():
+        folder = workdir / init["name"]
+        (folder / "tmp").mkdir(parents=True)
+        argv = private_root.wrap([*init["command"], *init.get("args", ())], folder,
+                                 {**_mounts(init, volumes), "/tmp": folder / "tmp"},
+                                 cwd=init.get("workingDir", "/"))
+        env = {"PATH": _image_path(init["image"], install_python), "HOME": "/tmp",
+               **resolve_env(api, pod, init)}
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
+        if done.returncode != 0:
+            raise RuntimeError(f"init container {init['name']} failed ({done.returncode}):\n"
+                               f"{done.stdout[-2000:]}{done.stderr[-3000:]}")
+    (runtime,) = pod["spec"]["containers"]
+    if runtime.get("command") or runtime.get("args"):
+        raise RuntimeError("the runtime container overrides its image's command: "
+                           f"{runtime.get('command')} {runtime.get('args')}")
+    files = {**_mounts(runtime, volumes), **login.files,
+             kubeless_runtime.SERVER: kubeless_runtime.server_file()}
+    argv = private_root.wrap(kubeless_runtime.command(runtime_python), workdir / "runtime",
+                             files, cwd="/")
+    return run_container(api, network, pod, lambda _: argv, workdir / "runtime",
+                         extra_env={**kubeless_runtime.IMAGE_ENV, **login.env, **extra_env},
+                         reach_loopback=[login.port])

@@ -11,8 +11,8 @@ runtime's ``PYTHONPATH``). The server reads the function from the fixed path ``/
 is the test's folder and ``/_kubeless.py`` the upstream file, on a network host.
 
 :func:`layout` fills such a folder as the controller's init containers do for
-``--from-file <zip> --dependencies requirements.txt``; ``tests.testbed.kubeless`` runs the
-real controller, whose pod spec then says all of it.
+``--from-file <zip> --dependencies requirements.txt``, for tests of the runtime alone;
+``tests.testbed.kubeless.run_function`` runs the pod the real controller specifies.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ RUNTIME = "python3.8"
 PORT = 8080
 MOUNT = "/kubeless"
 SERVER = "/_kubeless.py"
+#: The image's ENV (``Dockerfile.3.8``) that the server reads.
+IMAGE_ENV = {"PYTHONUNBUFFERED": "1"}
 
 
 def folder() -> Path:
@@ -69,7 +71,7 @@ def image_env() -> Dict[str, str]:
     ``PYTHONPATH`` with the install volume at ``/kubeless``, as the kubelet expands it."""
     env = {str(k): str(v).replace("$(KUBELESS_INSTALL_VOLUME)", MOUNT)
            for k, v in dict(runtime_phase("runtime").get("env") or {}).items()}
-    return {"PYTHONUNBUFFERED": "1", **env}
+    return {**IMAGE_ENV, **env}
 
 
 def layout(target: Path, archive: Path, requirements: Path, python_3_8: str) -> Path:

@@ -67,6 +67,9 @@ class Peer:
     #: The path is only known once that source is unpacked, so the build adds the replace
     #: (and the source's own replace lines) to a copy of the wrapper, then tidies it.
     replaces: Tuple[Tuple[str, str], ...] = ()
+    #: ``module:function`` that assembles the tree to build in, for a release whose module
+    #: does not build as published (``tests.testbed.kubernetes_release``).
+    assemble: str = ""
 
     @property
     def wrapper_dir(self) -> Path:
@@ -91,13 +94,19 @@ class Peer:
                 and all((self.install_dir / f).is_file() for _, f in self.module_files))
 
 
-def _kube_version_flags(minor: str) -> Tuple[str, ...]:
-    # Built outside Kubernetes' own scripts they would report v0.0.0-master.
-    return (
-        f"-X k8s.io/component-base/version.gitVersion=v1.{minor}",
-        "-X k8s.io/component-base/version.gitMajor=1",
-        f"-X k8s.io/component-base/version.gitMinor={minor.split('.')[0]}",
-        "-X k8s.io/component-base/version.gitTreeState=clean",
+def _kube_version_flags(minor: str, packages: Tuple[str, ...] = (
+        "k8s.io/component-base/version",)) -> Tuple[str, ...]:
+    # Built outside Kubernetes' own scripts they would report v0.0.0-master (hack/lib/
+    # version.sh sets these, in every package the release keeps its version in).
+    return tuple(
+        flag
+        for package in packages
+        for flag in (
+            f"-X {package}.gitVersion=v1.{minor}",
+            f"-X {package}.gitMajor=1",
+            f"-X {package}.gitMinor={minor.split('.')[0]}",
+            f"-X {package}.gitTreeState=clean",
+        )
     )
 
 
@@ -122,6 +131,16 @@ PEERS: Dict[str, Peer] = {
                 ("kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler"),
             ),
             ldflags=_kube_version_flags("37.2"),
+        ),
+        Peer(
+            # Kubeless's function-controller reads its CRD through apiextensions.k8s.io/v1beta1,
+            # which Kubernetes 1.22 removed: the Kubeless tests run on the last release with it.
+            name="kubernetes-1.21",
+            version="1.21.14",
+            binaries=(("kube-apiserver-1.21", "./cmd/kube-apiserver"),),
+            ldflags=_kube_version_flags("21.14", ("k8s.io/client-go/pkg/version",
+                                                  "k8s.io/component-base/version")),
+            assemble="tests.testbed.kubernetes_release:assemble",
         ),
         Peer(
             name="kwok",
@@ -238,7 +257,7 @@ PEERS: Dict[str, Peer] = {
 TEST_PEERS: Tuple[str, ...] = (
     "etcd", "knative-func", "knative-serving-crds", "kubeless-python-runtime",
     "openfaas-python3-http-template", "faas-cli", "of-watchdog", "kwok", "knative-func-loader",
-    "kubeless", "knative-eventing", "falcosidekick", "kubernetes",
+    "kubeless", "knative-eventing", "falcosidekick", "kubernetes-1.21", "kubernetes",
 )
 
 #: Binary name -> the peer that builds it.

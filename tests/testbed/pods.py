@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +32,36 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from kubernetes import client
 
-from tests.testbed import procs
+from tests.testbed import private_root, procs
 from tests.testbed.netns import Host, Network
 
 Obj = Dict[str, Any]
 KUBELET_VERSION = "1.37"
+ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@dataclass(frozen=True)
+class InCluster:
+    """A ServiceAccount's login as the kubelet gives it to a pod's containers: ``files``
+    (the token, CA and namespace at :data:`ACCOUNT_MOUNT`, for ``private_root.wrap``),
+    ``env`` (``KUBERNETES_SERVICE_HOST``/``PORT``), and the API server's loopback ``port``,
+    which the pod's host must reach."""
+
+    files: Dict[str, Path]
+    env: Dict[str, str]
+    port: int
+
+
+def in_cluster(folder: Path, token: str, ca_file: Path, namespace: str,
+               apiserver_host: str) -> InCluster:
+    """The login of a ServiceAccount whose ``token`` was minted for the pod."""
+    private_root.secret_files(folder, {"token": token, "namespace": namespace,
+                                       "ca.crt": ca_file.read_text(encoding="utf-8")})
+    address = urllib.parse.urlsplit(apiserver_host)
+    port = int(address.port or 443)
+    return InCluster({ACCOUNT_MOUNT: folder},
+                     {"KUBERNETES_SERVICE_HOST": str(address.hostname),
+                      "KUBERNETES_SERVICE_PORT": str(port)}, port)
 
 
 @dataclass
@@ -107,6 +134,15 @@ def _field(pod: Obj, path: str) -> str:
     return "" if node is None else str(node)
 
 
+# $(NAME) refers to a variable defined before it; $$ is a literal $ (the kubelet's rule).
+_REFERENCE = re.compile(r"\$\$|\$\(([^)]+)\)")
+
+
+def _expand(value: str, env: Mapping[str, str]) -> str:
+    return _REFERENCE.sub(lambda m: "$" if m.group(0) == "$$"
+                          else env.get(m.group(1), m.group(0)), value)
+
+
 def resolve_env(api: Any, pod: Obj, container: Obj) -> Dict[str, str]:
     """The container's environment as the kubelet would give it to the process."""
     core = client.CoreV1Api(api)
@@ -127,7 +163,7 @@ def resolve_env(api: Any, pod: Obj, container: Obj) -> Dict[str, str]:
                 env.update({prefix + k: v for k, v in data(kind, ref["name"]).items()})
     for var in container.get("env") or ():
         if "value" in var or "valueFrom" not in var:
-            env[var["name"]] = var.get("value", "")
+            env[var["name"]] = _expand(var.get("value", ""), env)
             continue
         source = var["valueFrom"]
         if "fieldRef" in source:
@@ -190,11 +226,12 @@ def run_container(
     cwd: Optional[Path] = None,
     timeout: float = 60.0,
 ) -> RunningPod:
-    """Start one container of ``pod`` (the first unless named) and wait for its probe."""
+    """Start one container of ``pod`` (the first unless named) and wait for its probe:
+    the readiness probe, else the liveness probe (with neither the kubelet calls it ready
+    at start, but a test wants it serving). A pod without an IP gets a free one."""
     containers = pod["spec"]["containers"]
     spec = next(c for c in containers if container in (None, c["name"]))
-    name, namespace, ip = (pod["metadata"]["name"], pod["metadata"]["namespace"],
-                           pod["status"]["podIP"])
+    name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
     names: List[str] = []
     forwards: Dict[int, int] = {}
     for service in selecting_services(api, pod):
@@ -206,7 +243,8 @@ def run_container(
                               if p.get("name") == target)
             if int(target) != int(port["port"]):
                 forwards[int(port["port"])] = int(target)
-    host = network.host(name, names, ip=ip)
+    host = network.host(name, names, ip=(pod.get("status") or {}).get("podIP"))
+    ip = host.ip
     for port in reach_loopback:
         host.reach_loopback(port)
     for port, target in forwards.items():
@@ -217,7 +255,7 @@ def run_container(
     process = procs.start(f"{namespace}/{name}", host.exec_argv(list(argv(spec))),
                           workdir / f"{name}.log", env=env, cwd=cwd or workdir)
     running = RunningPod(pod, host, process)
-    probe = spec.get("readinessProbe")
+    probe = spec.get("readinessProbe") or spec.get("livenessProbe")
     if probe and ("httpGet" in probe or "tcpSocket" in probe):
         procs.wait_until(_probe(host, probe, spec, ip), timeout,
                          f"pod {namespace}/{name} passing its readiness probe", process,
