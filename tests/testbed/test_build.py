@@ -62,3 +62,28 @@ def test_an_unknown_commit_fails_naming_the_repository(
     with pytest.raises(build.BuildError, match=str(upstream)):
         build.fetch_source(peer, tmp_path / "build.log")
     assert not peer.built()
+
+
+def assemble_hello(peer: peers.Peer, go: str, staging: Path, log_file: Path,
+                   verbose: bool) -> Path:
+    """An ``assemble`` hook: a tree made in the build's staging folder."""
+    tree = staging / "tree"
+    tree.mkdir()
+    (tree / "go.mod").write_text("module example.invalid/hello\n\ngo 1.21\n")
+    (tree / "main.go").write_text('package main\n\nfunc main() { println("hello") }\n')
+    return tree
+
+
+def test_an_assembled_tree_is_built_and_not_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    peer = peers.Peer(name="hello", version="1.0.0", binaries=(("hello", "."),),
+                      assemble=f"{__name__}:assemble_hello")
+
+    build.build(peer, build.find_go(), verbose=False)
+
+    assert peer.built()
+    assert sorted(p.name for p in peer.install_dir.iterdir()) == ["build.log", "hello"]
+    ran = subprocess.run([str(peer.binary_path("hello"))], capture_output=True, text=True)
+    assert ran.stderr.strip() == "hello"
