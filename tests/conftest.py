@@ -6,6 +6,8 @@ Binaries come from ``python -m tests.testbed.build``; a fixture whose binary is 
 
 - ``apiserver`` (session): a bare ``tests.testbed.apiserver.ApiServer`` (no controllers) with
   ``.kubeconfig``, ``.host``, ``.ca_file``, ``.api_client`` (admin), ``.new_client(kubeconfig)``.
+- ``apiserver_1_21`` (session): the same on Kubernetes 1.21, the last release serving the
+  ``v1beta1`` APIs Kubeless needs.
 - ``kube`` (function): a ``tests.testbed.kube.Kube`` on the bare API server, bound to a fresh
   namespace (``kube.namespace``) with factories for namespaces, ServiceAccounts, roles,
   bindings, pods of each kind, manifests, and ``token_kubeconfig(account)`` (TokenRequest).
@@ -58,6 +60,18 @@ def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     server = start_apiserver(tmp_path_factory.mktemp("apiserver"))
     try:
         # The ServiceAccount controller that would create it does not run here.
+        Kube(server, server.workdir).ensure_service_account("default", "default")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def apiserver_1_21(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """etcd + Kubernetes 1.21's kube-apiserver, for Kubeless, with an admin login."""
+    server = start_apiserver(tmp_path_factory.mktemp("apiserver-1.21"),
+                             binary_name="kube-apiserver-1.21")
+    try:
         Kube(server, server.workdir).ensure_service_account("default", "default")
         yield server
     finally:

@@ -22,7 +22,7 @@ from adapters.kubeless.bundle import bundle
 from tests.adapters import contract
 from tests.adapters.runtimes import REPO, venv
 from tests.testbed import kubeless, kubeless_runtime, procs
-from tests.testbed.apiserver import ApiServer, start_apiserver
+from tests.testbed.apiserver import ApiServer
 from tests.testbed.kube import Kube
 from tests.testbed.netns import Network
 from tests.testbed.pods import in_cluster
@@ -32,17 +32,6 @@ pytestmark = pytest.mark.cluster
 README = REPO / "README.md"
 ZIP = REPO / "build" / "kubeless" / "falco-responder.zip"
 FUNCTIONS = ("kubeless.io", "v1beta1", "functions")
-
-
-@pytest.fixture(scope="module")
-def apiserver_1_21(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    server = start_apiserver(tmp_path_factory.mktemp("apiserver-1.21"),
-                             binary_name="kube-apiserver-1.21")
-    try:
-        Kube(server, server.workdir).ensure_service_account("default", "default")
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -96,10 +85,12 @@ def deployed(installed: Kube, controller: procs.Process) -> Iterator[Dict[str, A
         yield dict(custom.get_namespaced_custom_object(FUNCTIONS[0], FUNCTIONS[1], namespace,
                                                         FUNCTIONS[2], name))
     finally:
-        # Once the controller has acted on it, so nothing it makes comes after the cleanup.
-        kubeless.made_deployment(installed.api_client, name, namespace)
-        custom.delete_namespaced_custom_object(FUNCTIONS[0], FUNCTIONS[1], namespace,
-                                               FUNCTIONS[2], name)
+        try:
+            # Once the controller has acted on it, so nothing it makes comes after the cleanup.
+            kubeless.made_deployment(installed.api_client, name, namespace, controller)
+        finally:
+            custom.delete_namespaced_custom_object(FUNCTIONS[0], FUNCTIONS[1], namespace,
+                                                   FUNCTIONS[2], name)
         # The controller deletes its Service and ConfigMap, then drops its finalizer; its
         # Deployment delete goes to extensions/v1beta1, gone since 1.16, so the Deployment is
         # left to the garbage collector (its owner is the Function), which a bare API server
@@ -145,9 +136,10 @@ def test_the_readme_command_creates_the_function_it_documents(
 
 
 def test_the_controller_makes_the_deployment_service_and_configmap_of_the_function(
-        deployed: Dict[str, Any], installed: Kube) -> None:
+        deployed: Dict[str, Any], installed: Kube, controller: procs.Process) -> None:
     meta, spec = deployed["metadata"], deployed["spec"]
-    made = kubeless.made_deployment(installed.api_client, meta["name"], meta["namespace"])
+    made = kubeless.made_deployment(installed.api_client, meta["name"], meta["namespace"],
+                                    controller)
     assert [(o["kind"], o["name"]) for o in made["metadata"]["ownerReferences"]] == [
         ("Function", meta["name"])]
     pod = made["spec"]["template"]["spec"]
@@ -170,11 +162,12 @@ def test_the_controller_makes_the_deployment_service_and_configmap_of_the_functi
 
 
 def test_falcosidekick_kubeless_output_reaches_the_deployed_function(
-        deployed: Dict[str, Any], installed: Kube, network: Callable[[], Network],
-        falcosidekick: Callable[..., Sidekick], alert_time: Callable[[], str],
-        tmp_path: Path) -> None:
+        deployed: Dict[str, Any], installed: Kube, controller: procs.Process,
+        network: Callable[[], Network], falcosidekick: Callable[..., Sidekick],
+        alert_time: Callable[[], str], tmp_path: Path) -> None:
     meta = deployed["metadata"]
-    made = kubeless.made_deployment(installed.api_client, meta["name"], meta["namespace"])
+    made = kubeless.made_deployment(installed.api_client, meta["name"], meta["namespace"],
+                                    controller)
     account = made["spec"]["template"]["spec"]["serviceAccountName"]
     server = installed.server
     login = in_cluster(tmp_path / "account", installed.token(account, meta["namespace"]),
@@ -183,7 +176,7 @@ def test_falcosidekick_kubeless_output_reaches_the_deployed_function(
     python = venv("kubeless-runtime", "3.8", kubeless_runtime.image_requirements())
     pod = kubeless.run_function(
         installed.api_client, net, made, tmp_path / "pod", python / "bin" / "python",
-        kubeless_runtime.pip_python(), login, {})
+        kubeless_runtime.pip_python(), login)
     try:
         sidekick = falcosidekick(
             {"kubeless": {"function": meta["name"], "namespace": meta["namespace"],

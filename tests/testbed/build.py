@@ -359,4 +359,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as the module itself, not as __main__: an assemble hook imports it, and a second
+    # copy would have a BuildError of its own that main() does not catch.
+    sys.exit(importlib.import_module("tests.testbed.build").main())

@@ -4,6 +4,7 @@
 #   iproute2  - `ip netns`, bridges and veth pairs: the test network (tests/testbed/netns.py)
 #   socat     - relays joining a host of the test network to the machine's loopback
 #   openssl   - certificates for the throw-away kube-apiserver
+#   unzip     - what Kubeless's `prepare` init container runs (tests/testbed/kubeless.py)
 #
 # The peers (etcd, Kubernetes, kwok, Falcosidekick, Knative Eventing, ...) are not apt
 # packages here: `python -m tests.testbed.build` builds them with Go (Debian 12's etcd 3.4
@@ -11,7 +12,7 @@
 # Idempotent, and quick when everything is present. Fails loudly on any error.
 set -euo pipefail
 
-packages=(iproute2 socat openssl)
+packages=(iproute2 socat openssl unzip)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -31,7 +32,7 @@ if ((${#missing[@]})); then
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-for command in ip socat openssl; do
+for command in ip socat openssl unzip; do
     if ! command -v "$command" >/dev/null; then
         echo "install-system-deps: '$command' is still missing after installing ${packages[*]}" >&2
         exit 1

@@ -25,7 +25,6 @@ import os
 import re
 import shlex
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence
 
@@ -34,7 +33,13 @@ from kubernetes import client
 
 from tests.testbed import kubeless_runtime, peers, private_root, procs
 from tests.testbed.netns import Network
-from tests.testbed.pods import InCluster, RunningPod, resolve_env, run_container
+from tests.testbed.pods import (
+    InCluster,
+    RunningPod,
+    container_argv,
+    resolve_env,
+    run_container,
+)
 
 PEER = "kubeless"
 NAMESPACE = "kubeless"
@@ -94,7 +99,9 @@ def release_objects() -> List[Obj]:
     non_rbac = (tree() / "kubeless-non-rbac.jsonnet").read_text(encoding="utf-8")
     rbac = (tree() / "kubeless.jsonnet").read_text(encoding="utf-8")
     rules = _literal(rbac, r"local controller_roles = (\[.*?\n\]);")
-    rbac_version = _literal(rbac, r'local clusterRole\(name, rules\) = \{\s*apiVersion: ("[^"]+")')
+    role_version = _literal(rbac, r'local clusterRole\(name, rules\) = \{\s*apiVersion: ("[^"]+")')
+    binding_version = _literal(
+        rbac, r'local clusterRoleBinding\(name, role, subjects\) = \{\s*apiVersion: ("[^"]+")')
     role = "kubeless-controller-deployer"
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
@@ -102,9 +109,9 @@ def release_objects() -> List[Obj]:
         _config(non_rbac),
         {"apiVersion": "v1", "kind": "ServiceAccount",
          "metadata": {"name": ACCOUNT, "namespace": NAMESPACE}},
-        {"apiVersion": rbac_version, "kind": "ClusterRole",
+        {"apiVersion": role_version, "kind": "ClusterRole",
          "metadata": {"name": role}, "rules": rules},
-        {"apiVersion": rbac_version, "kind": "ClusterRoleBinding",
+        {"apiVersion": binding_version, "kind": "ClusterRoleBinding",
          "metadata": {"name": role},
          "subjects": [{"kind": "ServiceAccount", "namespace": NAMESPACE, "name": ACCOUNT}],
          "roleRef": {"kind": "ClusterRole", "apiGroup": "rbac.authorization.k8s.io",
@@ -145,21 +152,28 @@ def start_controller(workdir: Path, api: Any, login: InCluster) -> procs.Process
                        env={"PATH": "/usr/bin:/bin", **env, **login.env})
 
 
-def made_deployment(api: Any, name: str, namespace: str, timeout: float = 30.0) -> Obj:
-    """The Deployment the controller made from Function ``name``, once the Service and
-    ConfigMap it makes with it exist too."""
+def made_deployment(api: Any, name: str, namespace: str, controller: procs.Process,
+                    timeout: float = 30.0) -> Obj:
+    """The Deployment ``controller`` made from Function ``name``, once the Service and
+    ConfigMap it makes with it exist too; fails with its log if it exits first."""
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
-    deadline = time.monotonic() + timeout
-    while True:
+    made: List[Obj] = []
+
+    def all_made() -> bool:
         try:
             core.read_namespaced_config_map(name, namespace)
             core.read_namespaced_service(name, namespace)
-            deployment = apps.read_namespaced_deployment(name, namespace)
-            return dict(api.sanitize_for_serialization(deployment))
+            made.append(api.sanitize_for_serialization(
+                apps.read_namespaced_deployment(name, namespace)))
+            return True
         except client.ApiException as error:
-            if error.status != 404 or time.monotonic() > deadline:
+            if error.status != 404:
                 raise
-        time.sleep(0.1)
+            return False
+
+    procs.wait_until(all_made, timeout, f"the controller making {namespace}/{name}'s "
+                     f"Deployment, Service and ConfigMap", controller)
+    return made[-1]
 
 
 def _image_path(image: str, install_python: str) -> str:
@@ -173,13 +187,13 @@ def _image_path(image: str, install_python: str) -> str:
 
 def _volumes(api: Any, pod: Obj, workdir: Path) -> Dict[str, Path]:
     """Each volume of the pod as a folder: an emptyDir empty, a ConfigMap one file per key
-    (as the kubelet projects it)."""
+    (as the kubelet projects it when no ``items`` are picked)."""
     core = client.CoreV1Api(api)
     folders: Dict[str, Path] = {}
     for volume in pod["spec"].get("volumes") or ():
         folder = workdir / "volumes" / volume["name"]
         folder.mkdir(parents=True)
-        if "configMap" in volume:
+        if "configMap" in volume and not volume["configMap"].get("items"):
             config = core.read_namespaced_config_map(volume["configMap"]["name"],
                                                      pod["metadata"]["namespace"])
             for key, text in (config.data or {}).items():
@@ -187,24 +201,44 @@ def _volumes(api: Any, pod: Obj, workdir: Path) -> Dict[str, Path]:
             for key, data in (config.binary_data or {}).items():
                 (folder / key).write_bytes(base64.b64decode(data))
         elif "emptyDir" not in volume:
-            raise RuntimeError(f"volume {volume['name']}: only emptyDir and configMap volumes "
-                               f"are made here: {volume}")
+            raise RuntimeError(f"volume {volume['name']}: only emptyDir and whole-configMap "
+                               f"volumes are made here: {volume}")
         folders[volume["name"]] = folder
     return folders
 
 
-def _mounts(container: Obj, volumes: Mapping[str, Path]) -> Dict[str, Path]:
-    return {m["mountPath"]: volumes[m["name"]] for m in container.get("volumeMounts") or ()}
+def _mounts(container: Obj, volumes: Mapping[str, Path], tmp: Path) -> Dict[str, Path]:
+    """The container's volume mounts, and a ``/tmp`` of its own (an image's, not the
+    machine's: two tests' pods must not share one)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    return {"/tmp": tmp, **{m["mountPath"]: volumes[m["name"]]
+                            for m in container.get("volumeMounts") or ()}}
+
+
+def _run_init(api: Any, pod: Obj, init: Obj, volumes: Mapping[str, Path], workdir: Path,
+              install_python: str) -> None:
+    """One init container's own command, to completion; raises with its output if it fails."""
+    folder = workdir / init["name"]
+    env = resolve_env(api, pod, init)
+    argv = private_root.wrap(container_argv(init, env), folder,
+                             _mounts(init, volumes, folder / "tmp"),
+                             cwd=init.get("workingDir", "/"))
+    # HOME: the images run as root with /root, which is the machine's here; pip's cache
+    # goes to the container's own /tmp instead.
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env={
+        "PATH": _image_path(init["image"], install_python), "HOME": "/tmp", **env})
+    if done.returncode != 0:
+        raise RuntimeError(f"init container {init['name']} failed ({done.returncode}):\n"
+                           f"{done.stdout[-2000:]}{done.stderr[-3000:]}")
 
 
 def run_function(api: Any, network: Network, deployment: Obj, workdir: Path,
-                 runtime_python: Path, install_python: str, login: InCluster,
-                 extra_env: Mapping[str, str]) -> RunningPod:
+                 runtime_python: Path, install_python: str, login: InCluster) -> RunningPod:
     """The Deployment's pod run as the kubelet would: its volumes made, each init container's
     command run in turn in a private root with its mounts and a ``/tmp`` of its own, then
     the runtime container with its image's command, its mounts and its ServiceAccount's
     ``login``, on a host answering to the Service's names, returned once its liveness probe
-    passes. ``extra_env`` is what the test adds to the container's own."""
+    passes."""
     template = deployment["spec"]["template"]
     pod = {"metadata": {"name": f"{deployment['metadata']['name']}-0",
                         "namespace": deployment["metadata"]["namespace"],
@@ -212,25 +246,16 @@ def run_function(api: Any, network: Network, deployment: Obj, workdir: Path,
            "spec": template["spec"], "status": {}}
     volumes = _volumes(api, pod, workdir)
     for init in pod["spec"].get("initContainers") or ():
-        folder = workdir / init["name"]
-        (folder / "tmp").mkdir(parents=True)
-        argv = private_root.wrap([*init["command"], *init.get("args", ())], folder,
-                                 {**_mounts(init, volumes), "/tmp": folder / "tmp"},
-                                 cwd=init.get("workingDir", "/"))
-        env = {"PATH": _image_path(init["image"], install_python), "HOME": "/tmp",
-               **resolve_env(api, pod, init)}
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
-        if done.returncode != 0:
-            raise RuntimeError(f"init container {init['name']} failed ({done.returncode}):\n"
-                               f"{done.stdout[-2000:]}{done.stderr[-3000:]}")
+        _run_init(api, pod, init, volumes, workdir, install_python)
     (runtime,) = pod["spec"]["containers"]
     if runtime.get("command") or runtime.get("args"):
         raise RuntimeError("the runtime container overrides its image's command: "
                            f"{runtime.get('command')} {runtime.get('args')}")
-    files = {**_mounts(runtime, volumes), **login.files,
+    files = {**_mounts(runtime, volumes, workdir / "runtime" / "tmp"), **login.files,
              kubeless_runtime.SERVER: kubeless_runtime.server_file()}
+    # The image's WORKDIR is /.
     argv = private_root.wrap(kubeless_runtime.command(runtime_python), workdir / "runtime",
-                             files, cwd="/")
+                             files, cwd=runtime.get("workingDir", "/"))
     return run_container(api, network, pod, lambda _: argv, workdir / "runtime",
-                         extra_env={**kubeless_runtime.IMAGE_ENV, **login.env, **extra_env},
+                         base_env={**kubeless_runtime.IMAGE_ENV, **login.env},
                          reach_loopback=[login.port])

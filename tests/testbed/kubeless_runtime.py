@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping
 
 import yaml
 
@@ -101,11 +101,12 @@ def pip_python() -> str:
     return python.interpreter(VERSION)
 
 
-def function_env(module: str, handler: str, timeout: str = "180",
-                 port: int = PORT, memory: str = "128Mi") -> Dict[str, str]:
-    """What the controller sets on the runtime container for ``--handler module.handler``."""
+def function_env(module: str, handler: str, timeout: str = "180") -> Dict[str, str]:
+    """What the controller sets on the runtime container for ``--handler module.handler``
+    and no ``--memory`` (``tests/adapters/test_kubeless_deploy.py`` reads it from the
+    Deployment the real controller makes)."""
     return {"FUNC_HANDLER": handler, "MOD_NAME": module, "FUNC_TIMEOUT": timeout,
-            "FUNC_RUNTIME": RUNTIME, "FUNC_MEMORY_LIMIT": memory, "FUNC_PORT": str(port)}
+            "FUNC_RUNTIME": RUNTIME, "FUNC_MEMORY_LIMIT": "0", "FUNC_PORT": str(PORT)}
 
 
 def command(runtime_python: Path) -> List[str]:
@@ -119,18 +120,15 @@ def files(function_dir: Path) -> Dict[str, Path]:
 
 
 def start(workdir: Path, host: Host, function_dir: Path, runtime_python: Path,
-          env: Mapping[str, str], port: int = PORT,
-          extra_files: Optional[Mapping[str, Path]] = None,
-          timeout: float = 60.0) -> procs.Process:
+          env: Mapping[str, str], timeout: float = 60.0) -> procs.Process:
     """The runtime on ``host`` with ``function_dir`` as ``/kubeless``; returns once
     ``/healthz`` can be reached (the port accepts)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    argv = private_root.wrap(command(runtime_python), workdir,
-                             {**files(function_dir), **(extra_files or {})}, cwd="/")
+    argv = private_root.wrap(command(runtime_python), workdir, files(function_dir), cwd="/")
     full_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir),
                 **image_env(), **env}
     process = procs.start("kubeless-runtime", host.exec_argv(argv),
                           workdir / "kubeless-runtime.log", env=full_env)
-    procs.wait_until(lambda: host.connectable(port, host.ip), timeout,
+    procs.wait_until(lambda: host.connectable(PORT, host.ip), timeout,
                      "the Kubeless runtime listening", process, interval=0.1)
     return process

@@ -26,7 +26,7 @@ import shutil
 import stat
 import subprocess
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 from tests.testbed.build import BuildError, log, run_go
 from tests.testbed.peers import Peer
@@ -36,6 +36,8 @@ OPENAPI_PACKAGE = "pkg/generated/openapi"
 OPENAPI_TAG = "+k8s:openapi-gen="
 # The KUBE target filters these out; they have OpenAPI targets of their own.
 NOT_IN_KUBE_OPENAPI = ("k8s.io/code-generator/", "k8s.io/sample-apiserver/")
+# Staging modules the proxy refuses at the release's version; no command built here uses them.
+REFUSED_SAMPLES = ("k8s.io/sample-cli-plugin", "k8s.io/sample-controller")
 # The release was built with Go 1.16, which this machine cannot install (Go 1.19 is the
 # oldest packaged). Built with a newer Go, its reflect2 1.0.1 (under json-iterator 1.1.10)
 # panics iterating maps (Go 1.18 changed map internals): every custom resource write fails
@@ -45,12 +47,13 @@ NEWER_GO_FIXES = {"github.com/modern-go/reflect2": "v1.0.2",
                   "github.com/json-iterator/go": "v1.1.12"}
 
 
-def _downloads(go: str, specs: List[str], cwd: Path) -> Dict[str, dict]:
+def _downloads(go: str, specs: List[str], cwd: Path, log_file: Path) -> Dict[str, Any]:
     """``go mod download -json`` of each ``module@version``: module -> its JSON (``Dir`` or
     ``Error``); the command fails as a whole when any one fails, so its answer is read."""
-    found = subprocess.run([go, "mod", "download", "-json", *specs], cwd=str(cwd),
-                           capture_output=True, text=True, check=False,
-                           env={**os.environ, "GOFLAGS": "-mod=mod"})
+    args = [go, "mod", "download", "-json", *specs]
+    found = subprocess.run(args, cwd=str(cwd), capture_output=True, text=True, check=False)
+    with open(log_file, "a", encoding="utf-8") as sink:
+        sink.write(f"$ {' '.join(args)}  (in {cwd})\n{found.stdout}{found.stderr}")
     decoder, text, answers = json.JSONDecoder(), found.stdout.strip(), {}
     while text:
         answer, end = decoder.raw_decode(text)
@@ -126,7 +129,7 @@ def _generate_openapi(go: str, tree: Path, log_file: Path, verbose: bool) -> Non
 def assemble(peer: Peer, go: str, staging: Path, log_file: Path, verbose: bool) -> Path:
     """The release's tree under ``staging``, ready for ``go build``; returns it."""
     tree = staging / "tree"
-    (release,) = _downloads(go, [f"{MODULE}@v{peer.version}"], staging).values()
+    (release,) = _downloads(go, [f"{MODULE}@v{peer.version}"], staging, log_file).values()
     if "Dir" not in release:
         raise BuildError(f"{MODULE}@v{peer.version}: {release.get('Error')}")
     _writable_copy(Path(release["Dir"]), tree)
@@ -134,14 +137,17 @@ def assemble(peer: Peer, go: str, staging: Path, log_file: Path, verbose: bool) 
     shutil.rmtree(tree / "vendor", ignore_errors=True)
     version = "v0." + peer.version.split(".", 1)[1]
     modules = _staging_modules(tree)
-    answers = _downloads(go, [f"{m}@{version}" for m in modules], staging)
+    answers = _downloads(go, [f"{m}@{version}" for m in modules], staging, log_file)
     for module in modules:
         answer = answers.get(module, {})
         if "Dir" in answer:
             _writable_copy(Path(answer["Dir"]), tree / "staging" / "src" / module)
+        elif module in REFUSED_SAMPLES:
+            log(f"{peer.name}: {module}@{version} refused by the proxy, as known; "
+                f"{', '.join(b for b, _ in peer.binaries)} does not use it")
         else:
-            log(f"{peer.name}: staging module {module}@{version} not available, not needed "
-                f"for {', '.join(b for b, _ in peer.binaries)}: {answer.get('Error', '?')}")
+            raise BuildError(f"staging module {module}@{version} could not be downloaded: "
+                             f"{answer.get('Error', 'no answer from go mod download')}")
     _generate_openapi(go, tree, log_file, verbose)
     run_go([go, "mod", "edit", *(f"-replace={m}={m}@{v}" for m, v in NEWER_GO_FIXES.items())],
            tree, "go mod edit (dependencies fixed for newer Go)", log_file, verbose)

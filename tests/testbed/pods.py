@@ -2,16 +2,21 @@
 
 kwok makes pods Running with an IP but runs nothing. Where a test needs what a pod *does*
 (Knative Eventing's controllers and data plane, a Kubeless function's runtime), the test bed
-reads the pod back from the API server and starts its container's program here:
+reads the pod back from the API server (or a Deployment's pod template, where no scheduler
+runs) and starts its container's program here:
 
-- on a network host whose address is the pod's IP, so the Endpoints the real controllers
-  publish are where the program listens;
+- on a network host whose address is the pod's IP (a free one for a pod without), so the
+  Endpoints the real controllers publish are where the program listens;
 - with the names of every Service selecting the pod resolving to it, and each Service port
   forwarded to its target port, as cluster DNS and kube-proxy would;
 - with the container's environment resolved the way the kubelet resolves it (literal
-  values, ``fieldRef``, ``resourceFieldRef``, ``configMapKeyRef``/``secretKeyRef``,
-  ``envFrom``), plus what the caller adds (a kubeconfig, since no in-cluster account exists);
-- ready when its readiness probe (HTTP GET or TCP) passes, probed from inside its host.
+  values with ``$(VAR)`` expanded, ``fieldRef``, ``resourceFieldRef``,
+  ``configMapKeyRef``/``secretKeyRef``, ``envFrom``) over what the image and the node give
+  (``base_env``: the image's ENV, :func:`in_cluster`'s ServiceAccount login), plus what the
+  caller adds (``extra_env``: a kubeconfig, where the program runs without an account);
+- ready when its readiness probe (HTTP GET or TCP) passes, else its liveness probe (the
+  kubelet would call it ready at start, but a test wants it serving), probed from inside
+  its host.
 
 The program itself is the caller's choice (an image names no local binary): ``argv`` maps the
 container to a command line.
@@ -143,6 +148,13 @@ def _expand(value: str, env: Mapping[str, str]) -> str:
                           else env.get(m.group(1), m.group(0)), value)
 
 
+def container_argv(container: Obj, env: Mapping[str, str]) -> List[str]:
+    """The container's own ``command`` + ``args`` with ``$(VAR)`` expanded from its
+    resolved ``env``, as the kubelet starts them."""
+    return [_expand(word, env) for word in
+            [*(container.get("command") or ()), *(container.get("args") or ())]]
+
+
 def resolve_env(api: Any, pod: Obj, container: Obj) -> Dict[str, str]:
     """The container's environment as the kubelet would give it to the process."""
     core = client.CoreV1Api(api)
@@ -221,14 +233,14 @@ def run_container(
     workdir: Path,
     *,
     container: Optional[str] = None,
+    base_env: Optional[Mapping[str, str]] = None,
     extra_env: Optional[Mapping[str, str]] = None,
     reach_loopback: Sequence[int] = (),
     cwd: Optional[Path] = None,
     timeout: float = 60.0,
 ) -> RunningPod:
-    """Start one container of ``pod`` (the first unless named) and wait for its probe:
-    the readiness probe, else the liveness probe (with neither the kubelet calls it ready
-    at start, but a test wants it serving). A pod without an IP gets a free one."""
+    """Start one container of ``pod`` (the first unless named) and wait for its probe
+    (module docstring: the environment's layers, which probe, the IP)."""
     containers = pod["spec"]["containers"]
     spec = next(c for c in containers if container in (None, c["name"]))
     name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
@@ -251,13 +263,14 @@ def run_container(
         host.forward(port, target)
     workdir.mkdir(parents=True, exist_ok=True)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir),
-           **resolve_env(api, pod, spec), **(extra_env or {})}
+           **(base_env or {}), **resolve_env(api, pod, spec), **(extra_env or {})}
     process = procs.start(f"{namespace}/{name}", host.exec_argv(list(argv(spec))),
                           workdir / f"{name}.log", env=env, cwd=cwd or workdir)
     running = RunningPod(pod, host, process)
-    probe = spec.get("readinessProbe") or spec.get("livenessProbe")
+    kind = "readiness" if spec.get("readinessProbe") else "liveness"
+    probe = spec.get(f"{kind}Probe")
     if probe and ("httpGet" in probe or "tcpSocket" in probe):
         procs.wait_until(_probe(host, probe, spec, ip), timeout,
-                         f"pod {namespace}/{name} passing its readiness probe", process,
+                         f"pod {namespace}/{name} passing its {kind} probe", process,
                          interval=0.1)
     return running

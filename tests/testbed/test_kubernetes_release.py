@@ -5,49 +5,38 @@ written (with the release's own reflect2 and a Go newer than 1.17, every such wr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from kubernetes import client
 
-from tests.testbed.apiserver import ApiServer, start_apiserver
+from tests.testbed.apiserver import ApiServer
 from tests.testbed.kube import Kube
 
 pytestmark = pytest.mark.cluster
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    started = start_apiserver(tmp_path_factory.mktemp("apiserver-1.21"),
-                              binary_name="kube-apiserver-1.21")
-    try:
-        yield started
-    finally:
-        started.stop()
-
-
-def test_it_is_the_1_21_release(server: ApiServer) -> None:
-    version = client.VersionApi(server.api_client).get_code()
+def test_it_is_the_1_21_release(apiserver_1_21: ApiServer) -> None:
+    version = client.VersionApi(apiserver_1_21.api_client).get_code()
     assert (version.git_version, version.major, version.minor) == ("v1.21.14", "1", "21")
 
 
-def test_it_serves_the_v1beta1_apis_removed_in_1_22(server: ApiServer) -> None:
+def test_it_serves_the_v1beta1_apis_removed_in_1_22(apiserver_1_21: ApiServer) -> None:
     groups = {group.name: [v.version for v in group.versions] for group in
-              client.ApisApi(server.api_client).get_api_versions().groups}
+              client.ApisApi(apiserver_1_21.api_client).get_api_versions().groups}
     assert "v1beta1" in groups["apiextensions.k8s.io"]
     assert "v1beta1" in groups["rbac.authorization.k8s.io"]
 
 
 def test_a_v1beta1_crd_serves_custom_resources_that_can_be_written(
-        server: ApiServer, tmp_path: Path) -> None:
-    kube = Kube(server, tmp_path)
+        apiserver_1_21: ApiServer, tmp_path: Path) -> None:
+    kube = Kube(apiserver_1_21, tmp_path)
     kube.apply_objects([{
         "apiVersion": "apiextensions.k8s.io/v1beta1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "widgets.example.com"},
         "spec": {"group": "example.com", "version": "v1", "scope": "Namespaced",
                  "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"}}}])
     namespace = kube.create_namespace()
-    custom = client.CustomObjectsApi(server.api_client)
+    custom = client.CustomObjectsApi(apiserver_1_21.api_client)
     custom.create_namespaced_custom_object("example.com", "v1", namespace, "widgets", {
         "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
         "spec": {"size": 3}})
