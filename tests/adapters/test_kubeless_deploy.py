@@ -11,6 +11,7 @@ the Service's name, where Falcosidekick's kubeless output reaches it."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator
@@ -18,7 +19,7 @@ from typing import Any, Callable, Dict, Iterator
 import pytest
 from kubernetes import client
 
-from adapters.kubeless.bundle import bundle
+from adapters.kubeless.bundle import bundle, manifest
 from tests.adapters import contract
 from tests.adapters.runtimes import REPO, venv
 from tests.testbed import kubeless, kubeless_runtime, procs
@@ -40,8 +41,8 @@ def installed(apiserver_1_21: ApiServer, tmp_path: Path) -> Kube:
     ``Kube`` is bound to a fresh namespace for the test's own pods."""
     kube = Kube(apiserver_1_21, tmp_path)
     kube.apply_objects(kubeless.release_objects())
-    for manifest in sorted((REPO / "deploy" / "rbac").glob("*.yaml")):
-        kube.apply_manifest(manifest)
+    for rbac in sorted((REPO / "deploy" / "rbac").glob("*.yaml")):
+        kube.apply_manifest(rbac)
     custom = client.CustomObjectsApi(kube.api_client)
     procs.wait_until(lambda: _serving(custom), 30, "the Function CRD serving")
     kube.namespace = kube.create_namespace()
@@ -70,16 +71,11 @@ def controller(installed: Kube, tmp_path: Path) -> Iterator[procs.Process]:
         process.stop()
 
 
-@pytest.fixture
-def deployed(installed: Kube, controller: procs.Process) -> Iterator[Dict[str, Any]]:
-    """The README's command, run as written (after its ``bundle`` step), with the admin's
-    kubeconfig; yields the Function it created."""
-    bundle(ZIP)
-    words = kubeless.documented_deploy(README)
-    assert words[:3] == ["kubeless", "function", "deploy"]
-    name, namespace = words[3], words[words.index("--namespace") + 1]
-    done = kubeless.cli(words[1:], installed.server.kubeconfig, REPO)
-    assert done.returncode == 0, done.stderr
+@contextlib.contextmanager
+def _function(installed: Kube, controller: procs.Process, name: str, namespace: str
+              ) -> Iterator[Dict[str, Any]]:
+    """The Function just created, and once the test is done, gone with what the controller
+    made from it."""
     custom = client.CustomObjectsApi(installed.api_client)
     try:
         yield dict(custom.get_namespaced_custom_object(FUNCTIONS[0], FUNCTIONS[1], namespace,
@@ -100,6 +96,31 @@ def deployed(installed: Kube, controller: procs.Process) -> Iterator[Dict[str, A
             "the controller letting the Function go", controller)
         assert _gone(lambda: installed.core.read_namespaced_service(name, namespace))
         installed.apps.delete_namespaced_deployment(name, namespace)
+
+
+@pytest.fixture
+def deployed(installed: Kube, controller: procs.Process) -> Iterator[Dict[str, Any]]:
+    """The README's command, run as written (after its ``bundle`` step), with the admin's
+    kubeconfig; yields the Function it created."""
+    bundle(ZIP)
+    words = kubeless.documented_deploy(README)
+    assert words[:3] == ["kubeless", "function", "deploy"]
+    done = kubeless.cli(words[1:], installed.server.kubeconfig, REPO)
+    assert done.returncode == 0, done.stderr
+    with _function(installed, controller, words[3],
+                   words[words.index("--namespace") + 1]) as function:
+        yield function
+
+
+@pytest.fixture
+def applied(installed: Kube, controller: procs.Process) -> Iterator[Dict[str, Any]]:
+    """The README's other way: the policy ConfigMap, then the manifest that
+    ``python -m adapters.kubeless.bundle --manifest`` writes, applied."""
+    installed.apply_manifest(REPO / "deploy" / "policy-configmap.yaml")
+    (function,) = installed.apply_manifest(manifest(bundle(ZIP)))
+    with _function(installed, controller, function["metadata"]["name"],
+                   function["metadata"]["namespace"]) as made:
+        yield made
 
 
 def _gone(read: Callable[[], Any]) -> bool:
@@ -165,14 +186,31 @@ def test_falcosidekick_kubeless_output_reaches_the_deployed_function(
         deployed: Dict[str, Any], installed: Kube, controller: procs.Process,
         network: Callable[[], Network], falcosidekick: Callable[..., Sidekick],
         alert_time: Callable[[], str], tmp_path: Path) -> None:
-    meta = deployed["metadata"]
+    _check_the_chain(deployed, installed, controller, network(), falcosidekick, alert_time,
+                     tmp_path)
+
+
+def test_the_applied_manifest_is_deployed_and_reached_the_same_way(
+        applied: Dict[str, Any], installed: Kube, controller: procs.Process,
+        network: Callable[[], Network], falcosidekick: Callable[..., Sidekick],
+        alert_time: Callable[[], str], tmp_path: Path) -> None:
+    """Its policy ConfigMap mounted, its namespace from the downward API."""
+    _check_the_chain(applied, installed, controller, network(), falcosidekick, alert_time,
+                     tmp_path)
+
+
+def _check_the_chain(function: Dict[str, Any], installed: Kube, controller: procs.Process,
+                     net: Network, falcosidekick: Callable[..., Sidekick],
+                     alert_time: Callable[[], str], tmp_path: Path) -> None:
+    """The Deployment the controller made from ``function``, run; a shell alert given to
+    Falcosidekick's kubeless output kills the pod through it."""
+    meta = function["metadata"]
     made = kubeless.made_deployment(installed.api_client, meta["name"], meta["namespace"],
                                     controller)
     account = made["spec"]["template"]["spec"]["serviceAccountName"]
     server = installed.server
     login = in_cluster(tmp_path / "account", installed.token(account, meta["namespace"]),
                        Path(server.ca_file), meta["namespace"], server.host)
-    net = network()
     python = venv("kubeless-runtime", "3.8", kubeless_runtime.image_requirements())
     pod = kubeless.run_function(
         installed.api_client, net, made, tmp_path / "pod", python / "bin" / "python",
