@@ -182,29 +182,18 @@ def test_the_controller_makes_the_deployment_service_and_configmap_of_the_functi
     assert config.data == {"handler": spec["function"], "requirements.txt": spec["deps"]}
 
 
-def test_falcosidekick_kubeless_output_reaches_the_deployed_function(
-        deployed: Dict[str, Any], installed: Kube, controller: procs.Process,
-        network: Callable[[], Network], falcosidekick: Callable[..., Sidekick],
-        alert_time: Callable[[], str], tmp_path: Path) -> None:
-    _check_the_chain(deployed, installed, controller, network(), falcosidekick, alert_time,
-                     tmp_path)
-
-
-def test_the_applied_manifest_is_deployed_and_reached_the_same_way(
-        applied: Dict[str, Any], installed: Kube, controller: procs.Process,
-        network: Callable[[], Network], falcosidekick: Callable[..., Sidekick],
-        alert_time: Callable[[], str], tmp_path: Path) -> None:
-    """Its policy ConfigMap mounted, its namespace from the downward API."""
-    _check_the_chain(applied, installed, controller, network(), falcosidekick, alert_time,
-                     tmp_path)
-
-
-def _check_the_chain(function: Dict[str, Any], installed: Kube, controller: procs.Process,
-                     net: Network, falcosidekick: Callable[..., Sidekick],
-                     alert_time: Callable[[], str], tmp_path: Path) -> None:
-    """The Deployment the controller made from ``function``, run; a shell alert given to
-    Falcosidekick's kubeless output kills the pod through it."""
-    meta = function["metadata"]
+@pytest.mark.parametrize("route", ["deployed", "applied"])
+def test_falcosidekick_kubeless_output_reaches_the_function_the_controller_deployed(
+        route: str, request: pytest.FixtureRequest, installed: Kube,
+        controller: procs.Process, network: Callable[[], Network],
+        falcosidekick: Callable[..., Sidekick], alert_time: Callable[[], str],
+        tmp_path: Path) -> None:
+    """Deployed by the README's command, or by its applied manifest (its policy ConfigMap
+    mounted, its namespace from the downward API): the Deployment the controller made is
+    run, and a shell alert given to Falcosidekick's kubeless output kills the pod through
+    it."""
+    meta = request.getfixturevalue(route)["metadata"]
+    net = network()
     made = kubeless.made_deployment(installed.api_client, meta["name"], meta["namespace"],
                                     controller)
     account = made["spec"]["template"]["spec"]["serviceAccountName"]
