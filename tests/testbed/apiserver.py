@@ -58,12 +58,17 @@ class ApiServer:
         )
 
     def ready(self) -> bool:
-        """True when ``/readyz`` answers 200 to the admin."""
+        """True when ``/readyz`` answers 200 to the admin and the ``default`` namespace
+        exists: 1.21 reports ready before its bootstrap controller has made it."""
         context = ssl.create_default_context(cafile=str(self.ca_file))
         context.load_cert_chain(str(self.certs.admin_cert), str(self.certs.admin_key))
         try:
-            with urllib.request.urlopen(f"{self.host}/readyz", timeout=5, context=context) as r:
-                return bool(r.status == 200)
+            for path in ("/readyz", "/api/v1/namespaces/default"):
+                with urllib.request.urlopen(f"{self.host}{path}", timeout=5,
+                                            context=context) as answer:
+                    if answer.status != 200:
+                        return False
+            return True
         except (urllib.error.URLError, OSError):
             return False
 
