@@ -54,10 +54,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     DECISIONS.flush()
 
 
-@pytest.fixture(scope="session")
-def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """One etcd + kube-apiserver for the whole session, with an admin login."""
-    server = start_apiserver(tmp_path_factory.mktemp("apiserver"))
+def _apiserver(folder: Path, binary_name: str = "kube-apiserver") -> Iterator[ApiServer]:
+    server = start_apiserver(folder, binary_name=binary_name)
     try:
         # The ServiceAccount controller that would create it does not run here.
         Kube(server, server.workdir).ensure_service_account("default", "default")
@@ -67,15 +65,15 @@ def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
 
 
 @pytest.fixture(scope="session")
+def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """One etcd + kube-apiserver for the whole session, with an admin login."""
+    yield from _apiserver(tmp_path_factory.mktemp("apiserver"))
+
+
+@pytest.fixture(scope="session")
 def apiserver_1_21(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """etcd + Kubernetes 1.21's kube-apiserver, for Kubeless, with an admin login."""
-    server = start_apiserver(tmp_path_factory.mktemp("apiserver-1.21"),
-                             binary_name="kube-apiserver-1.21")
-    try:
-        Kube(server, server.workdir).ensure_service_account("default", "default")
-        yield server
-    finally:
-        server.stop()
+    yield from _apiserver(tmp_path_factory.mktemp("apiserver-1.21"), "kube-apiserver-1.21")
 
 
 @pytest.fixture
