@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Deque, Iterator, List, Optional, Sequence
+from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence
 
 from tests.testbed.peers import PEERS, TEST_PEERS, Peer
 
@@ -201,20 +201,47 @@ def _go_build(peer: Peer, go: str, workdir: Path, out: Path, log_file: Path,
            f"go build {peer.name} {peer.version} ({', '.join(names)})", log_file, verbose)
 
 
-def _module_dir(go: str, module: str, workdir: Path) -> Path:
+def download_modules(go: str, specs: Sequence[str], cwd: Path,
+                     log_file: Path) -> Dict[str, Any]:
+    """``go mod download -json`` of each ``module@version``: module -> its JSON (``Dir`` or
+    ``Error``); the command fails as a whole when any one fails, so its answer is read."""
+    args = [go, "mod", "download", "-json", *specs]
+    found = subprocess.run(args, cwd=str(cwd), capture_output=True, text=True, check=False)
+    with open(log_file, "a", encoding="utf-8") as sink:
+        sink.write(f"$ {' '.join(args)}  (in {cwd})\n{found.stdout}{found.stderr}")
+    decoder, text, answers = json.JSONDecoder(), found.stdout.strip(), {}
+    while text:
+        answer, end = decoder.raw_decode(text)
+        answers[answer["Path"]] = answer
+        text = text[end:].lstrip()
+    if not answers:
+        raise BuildError(f"go mod download failed: {found.stderr.strip()[-2000:]}")
+    return answers
+
+
+def downloaded_dir(go: str, spec: str, cwd: Path, log_file: Path) -> Path:
+    """Where ``module@version``'s files are, downloaded if need be."""
+    (answer,) = download_modules(go, [spec], cwd, log_file).values()
+    if "Dir" not in answer:
+        raise BuildError(f"go mod download {spec}: {answer.get('Error', 'no answer')}")
+    return Path(answer["Dir"])
+
+
+def _module_dir(go: str, module: str, workdir: Path, log_file: Path) -> Path:
     """Where a module's files are: ``module@version`` is downloaded on its own; a bare
     module path is the version the build in ``workdir`` used."""
-    args = ([go, "mod", "download", "-json", module] if "@" in module
-            else [go, "list", "-m", "-f", "{{.Dir}}", module])
+    if "@" in module:
+        return downloaded_dir(go, module, workdir, log_file)
+    args = [go, "list", "-m", "-f", "{{.Dir}}", module]
     found = subprocess.run(args, cwd=str(workdir), capture_output=True, text=True, check=False)
     if found.returncode != 0:
         raise BuildError(f"{' '.join(args[1:])} failed: {(found.stderr or found.stdout).strip()}")
-    return Path(json.loads(found.stdout)["Dir"] if "@" in module else found.stdout.strip())
+    return Path(found.stdout.strip())
 
 
-def _copy_module_files(peer: Peer, go: str, workdir: Path, out: Path) -> None:
+def _copy_module_files(peer: Peer, go: str, workdir: Path, out: Path, log_file: Path) -> None:
     for module, relative in peer.module_files:
-        source = _module_dir(go, module, workdir) / relative
+        source = _module_dir(go, module, workdir, log_file) / relative
         if not source.is_file():
             raise BuildError(f"{peer.name}: {relative} is not in {module} ({source})")
         (out / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -277,7 +304,7 @@ def build(peer: Peer, go: Optional[str], verbose: bool) -> float:
             assert go is not None
             if peer.binaries:
                 _go_build(peer, go, workdir, staging, log_file, verbose)
-            _copy_module_files(peer, go, workdir, staging)
+            _copy_module_files(peer, go, workdir, staging, log_file)
             if staging in workdir.parents:
                 shutil.rmtree(workdir)  # a copy to build in: not part of the install
             shutil.rmtree(final_dir, ignore_errors=True)

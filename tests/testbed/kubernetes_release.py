@@ -19,16 +19,14 @@ carries neither the staging modules (``./staging/src/k8s.io/*``, its go.mod's re
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import stat
-import subprocess
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Iterator, List
 
-from tests.testbed.build import BuildError, log, run_go
+from tests.testbed.build import BuildError, download_modules, downloaded_dir, log, run_go
 from tests.testbed.peers import Peer
 
 MODULE = "k8s.io/kubernetes"
@@ -45,23 +43,6 @@ REFUSED_SAMPLES = ("k8s.io/sample-cli-plugin", "k8s.io/sample-controller")
 # json-iterator 1.1.12 are the releases made for that, the ones later Kubernetes moved to.
 NEWER_GO_FIXES = {"github.com/modern-go/reflect2": "v1.0.2",
                   "github.com/json-iterator/go": "v1.1.12"}
-
-
-def _downloads(go: str, specs: List[str], cwd: Path, log_file: Path) -> Dict[str, Any]:
-    """``go mod download -json`` of each ``module@version``: module -> its JSON (``Dir`` or
-    ``Error``); the command fails as a whole when any one fails, so its answer is read."""
-    args = [go, "mod", "download", "-json", *specs]
-    found = subprocess.run(args, cwd=str(cwd), capture_output=True, text=True, check=False)
-    with open(log_file, "a", encoding="utf-8") as sink:
-        sink.write(f"$ {' '.join(args)}  (in {cwd})\n{found.stdout}{found.stderr}")
-    decoder, text, answers = json.JSONDecoder(), found.stdout.strip(), {}
-    while text:
-        answer, end = decoder.raw_decode(text)
-        answers[answer["Path"]] = answer
-        text = text[end:].lstrip()
-    if not answers:
-        raise BuildError(f"go mod download failed: {found.stderr.strip()[-2000:]}")
-    return answers
 
 
 def _writable_copy(source: Path, target: Path) -> None:
@@ -129,15 +110,12 @@ def _generate_openapi(go: str, tree: Path, log_file: Path, verbose: bool) -> Non
 def assemble(peer: Peer, go: str, staging: Path, log_file: Path, verbose: bool) -> Path:
     """The release's tree under ``staging``, ready for ``go build``; returns it."""
     tree = staging / "tree"
-    (release,) = _downloads(go, [f"{MODULE}@v{peer.version}"], staging, log_file).values()
-    if "Dir" not in release:
-        raise BuildError(f"{MODULE}@v{peer.version}: {release.get('Error')}")
-    _writable_copy(Path(release["Dir"]), tree)
+    _writable_copy(downloaded_dir(go, f"{MODULE}@v{peer.version}", staging, log_file), tree)
     # The module has only vendor/modules.txt: with it, go would insist on -mod=vendor.
     shutil.rmtree(tree / "vendor", ignore_errors=True)
     version = "v0." + peer.version.split(".", 1)[1]
     modules = _staging_modules(tree)
-    answers = _downloads(go, [f"{m}@{version}" for m in modules], staging, log_file)
+    answers = download_modules(go, [f"{m}@{version}" for m in modules], staging, log_file)
     for module in modules:
         answer = answers.get(module, {})
         if "Dir" in answer:
