@@ -47,6 +47,17 @@ def _one(conn: http.client.HTTPConnection, headers: Headers, body: bytes) -> int
     return response.status
 
 
+def run_threads(target: Callable[[], None], count: int) -> float:
+    """Seconds from starting ``count`` threads running ``target`` to the last one ending."""
+    pool = [threading.Thread(target=target) for _ in range(count)]
+    started = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def run(port: int, headers: Headers, body: bytes, requests: int = 3000,
         threads: int = 4, address: str = "127.0.0.1", enter: Enter = _here) -> Load:
     """``requests`` POSTs from ``threads`` keep-alive clients; latency per request.
@@ -85,13 +96,7 @@ def run(port: int, headers: Headers, body: bytes, requests: int = 3000,
         for _ in range(100):
             _one(warm, headers, body)
         warm.close()
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    started = time.perf_counter()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_threads(worker, threads)
     latencies.sort()
     return Load(len(latencies), elapsed, statistics.median(latencies),
                 latencies[int(len(latencies) * 0.99) - 1], statuses)

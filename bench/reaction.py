@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import urllib3
 
 from bench.contenders import Contender, alert_for
+from bench.load import run_threads
 from tests.testbed.kube import Kube
 
 Send = Callable[[Dict[str, Any]], int]
@@ -205,13 +206,8 @@ def storm(contender: Contender, kube: Kube, api_client: Any, pods: int = 50,
             for k, v in seen.items():
                 statuses[k] = statuses.get(k, 0) + v
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
     started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    answered = time.perf_counter() - started
+    answered = run_threads(worker, clients)
     gone = watch.wait([name for name, _ in made], 60 if acts else 0)
     watch.close()
     last = max(gone.values()) - started if len(gone) == pods else float("nan")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import List
 
 from bench.contenders import ALERT, Contender, dry, make_run
+from bench.load import run_threads
 
 SEQUENTIAL, CONCURRENT = 1000, 200
 
@@ -58,11 +59,7 @@ def concurrent(port: int, body: bytes) -> int:
         except OSError as e:
             failed.append(type(e).__name__)
 
-    threads = [threading.Thread(target=one) for _ in range(CONCURRENT)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(one, CONCURRENT)
     if failed:
         print("  failures:", sorted(set(failed)))
     return len(failed)
