@@ -18,18 +18,30 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import IO, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import IO, Callable, Dict, List, Mapping, Optional, Sequence, Set
 
 _PR_SET_PDEATHSIG = 1
 _running: List[subprocess.Popen[bytes]] = []
 _lock = threading.Lock()
+_ports_given: Set[int] = set()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port that is free on ``host`` right now (the kernel picks it) and that this
+    session has not handed out before.
+
+    The kernel may pick a port again once its probe socket is closed, before the first
+    taker has bound it: two replicas given one port would both pass a readiness check
+    answered by whichever bound it, and the second would be gone.
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        with _lock:
+            if port not in _ports_given:
+                _ports_given.add(port)
+                return port
 
 
 def _child_setup() -> None:
