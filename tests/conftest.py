@@ -79,9 +79,7 @@ def apiserver_1_21(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServ
 @pytest.fixture
 def kube(apiserver: ApiServer, tmp_path: Path) -> Kube:
     """Object factories bound to a namespace made for this test (``kube.namespace``)."""
-    helper = Kube(apiserver, tmp_path)
-    helper.namespace = helper.create_namespace()
-    return helper
+    return Kube.in_new_namespace(apiserver, tmp_path)
 
 
 @pytest.fixture
@@ -135,9 +133,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 @pytest.fixture
 def cluster_kube(cluster: Cluster, tmp_path: Path) -> Kube:
     """Object factories on the cluster, bound to a namespace made for this test."""
-    helper = Kube(cluster.apiserver, tmp_path)
-    helper.namespace = helper.create_namespace()
-    return helper
+    return Kube.in_new_namespace(cluster.apiserver, tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List
 
 import pytest
 
 from tests.adapters.runtimes import Server
+from tests.testbed import kubeless, procs
+from tests.testbed.apiserver import ApiServer
 from tests.testbed.kube import Kube
+from tests.testbed.pods import in_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,3 +44,39 @@ def servers() -> Iterator[List[Server]]:
     yield started
     for server in started:
         server.stop()
+
+
+@dataclass(frozen=True)
+class KubelessRelease:
+    """Kubeless installed on Kubernetes 1.21 and its function-controller running."""
+
+    server: ApiServer
+    controller: procs.Process
+
+
+@pytest.fixture(scope="module")
+def kubeless_release(apiserver_1_21: ApiServer, tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[KubelessRelease]:
+    """The release's CRDs, RBAC and ``kubeless-config`` as its manifests define them, and
+    ``deploy/rbac/``, on Kubernetes 1.21 (the last release serving the ``v1beta1`` APIs
+    Kubeless is written against); the function-controller in-cluster as the release's
+    ``controller-acct``. One per test module."""
+    workdir = tmp_path_factory.mktemp("kubeless-release")
+    kube = Kube(apiserver_1_21, workdir)
+    kubeless.install(kube)
+    for rbac in sorted((REPO / "deploy" / "rbac").glob("*.yaml")):
+        kube.apply_manifest(rbac)
+    login = in_cluster(workdir / "controller-account",
+                       kube.token(kubeless.ACCOUNT, kubeless.NAMESPACE),
+                       Path(apiserver_1_21.ca_file), kubeless.NAMESPACE, apiserver_1_21.host)
+    controller = kubeless.start_controller(workdir / "controller", kube.api_client, login)
+    try:
+        yield KubelessRelease(apiserver_1_21, controller)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def kube_1_21(kubeless_release: KubelessRelease, tmp_path: Path) -> Kube:
+    """Object factories on the Kubeless cluster, bound to a namespace made for this test."""
+    return Kube.in_new_namespace(kubeless_release.server, tmp_path)

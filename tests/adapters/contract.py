@@ -206,6 +206,11 @@ def wire_headers(name: str) -> List[Tuple[str, str]]:
     return [(k, v) for k, v in request.headers if k.lower() not in ("host", "content-length")]
 
 
+#: Kubernetes calls that give up within about a second: two attempts, 0.5 s each.
+GIVE_UP_FAST = {"FALCO_RESPONDER_KUBE_ATTEMPTS": "2", "FALCO_RESPONDER_KUBE_RETRY_BUDGET": "1",
+                "FALCO_RESPONDER_KUBE_TIMEOUT": "0.5"}
+
+
 def unreachable_cluster(tmp_path: Path, port: int) -> Dict[str, str]:
     """Nothing listens on ``port``: every Kubernetes call fails in a way a retry could fix."""
     config = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
@@ -215,9 +220,7 @@ def unreachable_cluster(tmp_path: Path, port: int) -> Dict[str, str]:
               "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}
     path = tmp_path / "unreachable.kubeconfig"
     path.write_text(json.dumps(config))
-    return {"KUBECONFIG": str(path), "FALCO_RESPONDER_CLUSTER": "auto",
-            "FALCO_RESPONDER_KUBE_ATTEMPTS": "2", "FALCO_RESPONDER_KUBE_RETRY_BUDGET": "1",
-            "FALCO_RESPONDER_KUBE_TIMEOUT": "0.5"}
+    return {"KUBECONFIG": str(path), "FALCO_RESPONDER_CLUSTER": "auto", **GIVE_UP_FAST}
 
 
 def apiserver_port(kube: Any) -> int:

@@ -1,38 +1,45 @@
-"""Kubeless python3.8: ``adapters/kubeless`` as Kubeless deploys it, served by the upstream
-runtime ``_kubeless.py``, unmodified (``tests.testbed.kubeless_runtime``): Python 3.8 with
-the image's own packages, ``/kubeless`` laid out as the controller's init containers lay it
-out (the zip from ``adapters.kubeless.bundle`` unpacked, ``requirements.txt`` installed with
-``pip install --prefix=/kubeless``), in a private root on a network host answering to the
-function's Service names. ``test_kubeless_deploy.py`` deploys it with the real CLI and
-controller."""
+"""Kubeless python3.8: ``adapters/kubeless`` deployed by the README's own
+``kubeless function deploy ...`` on Kubernetes 1.21, the real function-controller making
+its Deployment, and that Deployment's pod run as a kubelet would
+(``tests.testbed.kubeless``): its init containers unpack the zip and ``pip install`` its
+deps once per module, then each test starts the runtime container on what they made, the
+upstream ``_kubeless.py`` unmodified on Python 3.8 with the image's own packages, logged in
+as the pod's ServiceAccount, on a network host answering to the Service's names.
+
+What a test changes is said where it changes it, as ``kubectl set env`` on the Deployment
+would: mostly ``FALCO_RESPONDER_CLUSTER=off`` for the HTTP contract (decisions without a
+cluster). ``test_kubeless_deploy.py`` checks the deploy itself and Falcosidekick's kubeless
+output reaching the function through the Service's name."""
 
 from __future__ import annotations
 
+import subprocess
 import urllib.request
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
+from kubernetes import client
 
 from adapters.kubeless.bundle import bundle
 from tests.adapters import contract
+from tests.adapters.conftest import KubelessRelease
 from tests.adapters.contract import (
     JSON,
     Expectations,
     post,
-    unreachable_cluster,
     wire_headers,
 )
 from tests.adapters.runtimes import REPO, Server, venv
 from tests.adapters.runtimes import requirements as runtime_requirements
-from tests.testbed import kubeless_runtime
+from tests.testbed import kubeless, kubeless_runtime
 from tests.testbed.kube import Kube
 from tests.testbed.netns import Network
-from tests.testbed.pods import service_names
-from tests.testbed.sidekick import Sidekick
 
+pytestmark = pytest.mark.cluster
 ADAPTER = REPO / "adapters" / "kubeless"
-FUNCTION, NAMESPACE = "falco-responder", "falco-responder"
+README = REPO / "README.md"
+ZIP = REPO / "build" / "kubeless" / "falco-responder.zip"
 # The runtime parses `Content-Type: application/json` bodies itself before calling the
 # function (bottle's request.json); a body that is not JSON raises there: 500, not ours.
 PLAIN_JSON = Expectations(kinds=frozenset({JSON}), overrides={
@@ -41,6 +48,8 @@ PLAIN_JSON = Expectations(kinds=frozenset({JSON}), overrides={
 })
 KUBELESS_HEADERS = wire_headers("kubeless_direct.http")  # Falcosidekick's kubeless output
 TIME = "2024-04-03T11:36:27.670410771Z"
+#: Decisions without a cluster: the HTTP contract needs none.
+NO_CLUSTER = {"FALCO_RESPONDER_CLUSTER": "off"}
 
 Serve = Callable[..., Server]
 
@@ -57,52 +66,58 @@ def runtime_python() -> Path:
 
 
 @pytest.fixture(scope="module")
-def function_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``/kubeless`` after the init containers: our zip unpacked, its deps installed."""
-    root = tmp_path_factory.mktemp("kubeless")
-    return kubeless_runtime.layout(root / "kubeless", bundle(root / "falco-responder.zip"),
-                                   ADAPTER / "requirements.txt", kubeless_runtime.pip_python())
+def deployed(kubeless_release: KubelessRelease, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[kubeless.PreparedPod]:
+    """The README's deploy; the pod of the Deployment the controller made, its init
+    containers done."""
+    bundle(ZIP)
+    kube = Kube(kubeless_release.server, tmp_path_factory.mktemp("kubeless-admin"))
+    controller = kubeless_release.controller
+    with kubeless.deploy_as_documented(README, kube, controller, REPO) as function:
+        meta = function["metadata"]
+        made = kubeless.made_deployment(kube.api_client, meta["name"], meta["namespace"],
+                                        controller)
+        yield kubeless.prepare_pod(kube.api_client, made, tmp_path_factory.mktemp("pod"),
+                                   kubeless_runtime.pip_python())
 
 
 @pytest.fixture
-def serve(runtime_python: Path, function_dir: Path, network: Callable[[], Network],
-          tmp_path: Path, servers: List[Server]) -> Serve:
-    def make(env: Optional[Dict[str, str]] = None, module: str = "handler",
-             folder: Optional[Path] = None, timeout: str = "180",
-             apiserver_port: Optional[int] = None) -> Server:
+def serve(kube_1_21: Kube, deployed: kubeless.PreparedPod, runtime_python: Path,
+          network: Callable[[], Network], tmp_path: Path, servers: List[Server]) -> Serve:
+    def make(env: Optional[Dict[str, str]] = None,
+             pod: Optional[kubeless.PreparedPod] = None,
+             files: Optional[Dict[str, Path]] = None) -> Server:
+        prepared = pod or deployed
         workdir = tmp_path / f"kubeless-{len(servers)}"
-        host = network().host("function", service_names(FUNCTION, NAMESPACE))
-        if apiserver_port is not None:
-            host.reach_loopback(apiserver_port)
-        environment = {
-            **kubeless_runtime.function_env(module, "handler", timeout),
-            # Per test, so one test's counts never reach another's (the default is in /tmp).
-            "FALCO_RESPONDER_STATE_FILE": str(workdir / "guards.json"),
-            "FALCO_RESPONDER_CLUSTER": "off", **(env or {})}
-        process = kubeless_runtime.start(workdir, host, folder or function_dir,
-                                         runtime_python, environment)
-        server = Server("kubeless", f"http://{host.ip}:{kubeless_runtime.PORT}", process, host)
+        # Each test starts from no guard state, as a fresh install does: the Leases of the
+        # function's namespace hold the counts of earlier tests' pods otherwise.
+        client.CoordinationV1Api(kube_1_21.api_client).delete_collection_namespaced_lease(
+            prepared.pod["metadata"]["namespace"])
+        running = kubeless.start_runtime(
+            kube_1_21.api_client, network(), prepared, workdir, runtime_python,
+            kubeless.pod_login(kube_1_21, prepared, workdir / "account"), env, files)
+        server = Server("kubeless", f"http://{running.host.ip}:{kubeless_runtime.PORT}",
+                        running.process, running.host)
         servers.append(server)
         return server
 
     return make
 
 
-def test_the_runtime_is_the_upstream_file_on_python_3_8(runtime_python: Path,
-                                                          function_dir: Path) -> None:
-    import subprocess
-
+def test_the_pod_runs_python_3_8_with_the_image_packages_and_what_the_init_containers_made(
+        runtime_python: Path, deployed: kubeless.PreparedPod) -> None:
     version = subprocess.run([str(runtime_python), "-c", "import sys, bottle, cherrypy; "
                               "print(sys.version_info[:2], bottle.__version__)"],
                              capture_output=True, text=True, check=True).stdout
     assert version.split() == ["(3,", "8)", "0.12.13"]
+    function_dir = deployed.volume(kubeless_runtime.MOUNT)
     assert (function_dir / "handler.py").read_bytes() == (ADAPTER / "handler.py").read_bytes()
     assert (function_dir / "function" / "runtime.py").is_file()
     assert list((function_dir / "lib").glob("python3.8/site-packages/kubernetes"))
 
 
 def test_contract(serve: Serve) -> None:
-    server = serve()
+    server = serve(NO_CLUSTER)
     with server.reach():
         ran = contract.check_contract(server.url, PLAIN_JSON, token=False)
     # kubeless_direct: parsed dict; webhook_post (charset in Content-Type): raw bytes.
@@ -111,13 +126,13 @@ def test_contract(serve: Serve) -> None:
 
 
 def test_contract_with_token(serve: Serve) -> None:
-    server = serve({"FALCO_RESPONDER_TOKEN": contract.TOKEN})
+    server = serve({**NO_CLUSTER, "FALCO_RESPONDER_TOKEN": contract.TOKEN})
     with server.reach():
         assert contract.check_contract(server.url, PLAIN_JSON, token=True)
 
 
 def test_health_and_metrics(serve: Serve) -> None:
-    server = serve()
+    server = serve(NO_CLUSTER)
     with server.reach():
         with urllib.request.urlopen(server.url + "/healthz", timeout=5) as reply:
             assert reply.read() == b"OK"
@@ -128,7 +143,7 @@ def test_health_and_metrics(serve: Serve) -> None:
 
 def test_the_engine_is_built_before_requests_not_per_request(serve: Serve) -> None:
     """Once in the server, once in the forkserver every request's child is forked from."""
-    server = serve()
+    server = serve(NO_CLUSTER)
     with server.reach():
         for _ in range(3):
             reply = post(server.url, KUBELESS_HEADERS,
@@ -137,20 +152,31 @@ def test_the_engine_is_built_before_requests_not_per_request(serve: Serve) -> No
     assert server.log().count('"message": "started"') == 2, server.log()
 
 
-def test_a_function_slower_than_func_timeout_gets_408(serve: Serve, tmp_path: Path) -> None:
-    folder = tmp_path / "slow"
-    folder.mkdir()
-    (folder / "slow.py").write_text(
+def test_a_function_slower_than_func_timeout_gets_408(
+        serve: Serve, kube_1_21: Kube, kubeless_release: KubelessRelease,
+        tmp_path: Path) -> None:
+    """Deployed with ``--timeout 1``: the runtime gives up on the handler with 408."""
+    (tmp_path / "slow.py").write_text(
         "import time\n\ndef handler(event, context):\n    time.sleep(30)\n")
-    server = serve(module="slow", folder=folder, timeout="1")
-    with server.reach():
-        reply = post(server.url, KUBELESS_HEADERS, b"{}")
+    done = kubeless.cli(["function", "deploy", "slow", "--runtime", kubeless_runtime.RUNTIME,
+                         "--handler", "slow.handler", "--from-file", "slow.py",
+                         "--timeout", "1", "--namespace", kube_1_21.namespace],
+                        kube_1_21.server.kubeconfig, tmp_path)
+    assert done.returncode == 0, done.stderr
+    api, controller = kube_1_21.api_client, kubeless_release.controller
+    with kubeless.function_lifetime(api, controller, "slow", kube_1_21.namespace):
+        made = kubeless.made_deployment(api, "slow", kube_1_21.namespace, controller)
+        server = serve(pod=kubeless.prepare_pod(api, made, tmp_path / "slow-pod",
+                                                kubeless_runtime.pip_python()))
+        with server.reach():
+            reply = post(server.url, KUBELESS_HEADERS, b"{}")
     assert reply.status == 408, reply.body
 
 
 def test_503_passes_through_when_kubernetes_is_unreachable(
-        serve: Serve, tmp_path: Path, free_port: Callable[..., int]) -> None:
-    server = serve(unreachable_cluster(tmp_path, free_port()))
+        serve: Serve, free_port: Callable[..., int]) -> None:
+    """The pod's API server address leads nowhere (nothing listens on that port)."""
+    server = serve({"KUBERNETES_SERVICE_PORT": str(free_port()), **contract.GIVE_UP_FAST})
     with server.reach():
         reply = post(server.url, KUBELESS_HEADERS,
                      contract.wire_body_for("default", "alpine", TIME))
@@ -158,26 +184,11 @@ def test_503_passes_through_when_kubernetes_is_unreachable(
     assert reply.json()["error"]["type"] == "kubernetes_unavailable"
 
 
-@pytest.mark.cluster
-def test_end_to_end_through_the_runtime(
-        serve: Serve, kube: Kube, deployed_env: Dict[str, str],
-        alert_time: Callable[[], str]) -> None:
-    server = serve(deployed_env, apiserver_port=contract.apiserver_port(kube))
+def test_end_to_end_through_the_runtime(serve: Serve, kube_1_21: Kube,
+                                        alert_time: Callable[[], str]) -> None:
+    server = serve()
     with server.reach():
-        contract.check_end_to_end(server.url, KUBELESS_HEADERS, kube, alert_time)
-
-
-@pytest.mark.cluster
-def test_falcosidekick_kubeless_output_kills_the_pod_through_the_service_name(
-        serve: Serve, kube: Kube, deployed_env: Dict[str, str], alert_time: Callable[[], str],
-        falcosidekick: Callable[..., Sidekick]) -> None:
-    server = serve(deployed_env, apiserver_port=contract.apiserver_port(kube))
-    assert server.host is not None
-    sidekick = falcosidekick(
-        {"kubeless": {"function": FUNCTION, "namespace": NAMESPACE,
-                      "port": kubeless_runtime.PORT}},
-        host=server.host.network.host("falcosidekick"))
-    contract.check_falcosidekick_chain(sidekick, kube, alert_time)
+        contract.check_end_to_end(server.url, KUBELESS_HEADERS, kube_1_21, alert_time)
 
 
 LIMIT_ONE = """
@@ -186,14 +197,13 @@ rules: [{name: r, match: {rules: ["Terminal shell in container"]}, actions: [{ac
 """
 
 
-@pytest.mark.cluster
 def test_dedup_and_the_blast_radius_hold_across_the_per_request_children(
-        serve: Serve, kube: Kube, deployed_env: Dict[str, str],
-        alert_time: Callable[[], str], tmp_path: Path) -> None:
+        serve: Serve, kube_1_21: Kube, alert_time: Callable[[], str], tmp_path: Path) -> None:
+    kube = kube_1_21
     policy = tmp_path / "policy.yaml"
     policy.write_text(LIMIT_ONE)
-    server = serve({**deployed_env, "FALCO_RESPONDER_POLICY": str(policy)},
-                   apiserver_port=contract.apiserver_port(kube))
+    mounted = "/etc/falco-responder/policy.yaml"
+    server = serve({"FALCO_RESPONDER_POLICY": mounted}, files={mounted: policy})
     for name in ("first", "second"):
         kube.create_standalone_pod(name)
 

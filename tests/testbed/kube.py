@@ -71,6 +71,13 @@ class Kube:
         self.apps = client.AppsV1Api(self.api_client)
         self.rbac = client.RbacAuthorizationV1Api(self.api_client)
 
+    @classmethod
+    def in_new_namespace(cls, server: ApiServer, workdir: Path) -> Kube:
+        """A helper bound to a namespace made for it (a test's own)."""
+        helper = cls(server, workdir)
+        helper.namespace = helper.create_namespace()
+        return helper
+
     def _ns(self, namespace: Optional[str]) -> str:
         return namespace or self.namespace
 

@@ -13,30 +13,35 @@ python runtime's ``python.jsonnet``).
 Those versions (``apiextensions.k8s.io/v1beta1``, RBAC ``v1beta1``) and the controller's own
 reads of its CRD through ``v1beta1`` need Kubernetes 1.21 or older: the tests run Kubeless on
 the test bed's 1.21 API server (peer ``kubernetes-1.21``). :func:`start_controller` runs the
-controller in-cluster as its Deployment would; :func:`run_function` runs the pod of the
-Deployment it makes from a Function, init containers first.
+controller in-cluster as its Deployment would; :func:`prepare_pod` runs the init containers
+of the pod of the Deployment it makes from a Function, and :func:`start_runtime` its runtime
+container.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import shlex
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 import yaml
 from kubernetes import client
 
 from tests.testbed import kubeless_runtime, peers, private_root, procs
+from tests.testbed.kube import Kube
 from tests.testbed.netns import Network
 from tests.testbed.pods import (
     InCluster,
     RunningPod,
     container_argv,
+    in_cluster,
     resolve_env,
     run_container,
 )
@@ -44,6 +49,8 @@ from tests.testbed.pods import (
 PEER = "kubeless"
 NAMESPACE = "kubeless"
 ACCOUNT = "controller-acct"
+#: The Function resource: group, version, plural.
+FUNCTIONS = ("kubeless.io", "v1beta1", "functions")
 Obj = Dict[str, Any]
 
 
@@ -119,6 +126,21 @@ def release_objects() -> List[Obj]:
     ]
 
 
+def install(kube: Kube) -> None:
+    """:func:`release_objects` applied, returning once the Function CRD serves."""
+    kube.apply_objects(release_objects())
+    custom = client.CustomObjectsApi(kube.api_client)
+
+    def serving() -> bool:
+        try:
+            custom.list_cluster_custom_object(*FUNCTIONS)
+            return True
+        except client.ApiException:
+            return False
+
+    procs.wait_until(serving, 30, "the Function CRD serving")
+
+
 def controller_env() -> List[Obj]:
     """The controller container's env, as the jsonnet gives it."""
     text = (tree() / "kubeless-non-rbac.jsonnet").read_text(encoding="utf-8")
@@ -140,6 +162,22 @@ def documented_deploy(readme: Path) -> List[str]:
     (line,) = [line for line in text.splitlines()
                if line.strip().startswith("kubeless function deploy ")]
     return shlex.split(line.split("#")[0])
+
+
+@contextlib.contextmanager
+def deploy_as_documented(readme: Path, kube: Kube, controller: procs.Process, cwd: Path
+                         ) -> Iterator[Obj]:
+    """``readme``'s ``kubeless function deploy ...`` run as written from ``cwd`` with the
+    admin's kubeconfig; yields the Function it created (see :func:`function_lifetime`)."""
+    words = documented_deploy(readme)
+    if words[:3] != ["kubeless", "function", "deploy"]:
+        raise RuntimeError(f"not a deploy command: {words}")
+    done = cli(words[1:], kube.server.kubeconfig, cwd)
+    if done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(words)} failed: {done.stderr}")
+    namespace = words[words.index("--namespace") + 1] if "--namespace" in words else "default"
+    with function_lifetime(kube.api_client, controller, words[3], namespace) as function:
+        yield function
 
 
 def start_controller(workdir: Path, api: Any, login: InCluster) -> procs.Process:
@@ -232,13 +270,31 @@ def _run_init(api: Any, pod: Obj, init: Obj, volumes: Mapping[str, Path], workdi
                            f"{done.stdout[-2000:]}{done.stderr[-3000:]}")
 
 
-def run_function(api: Any, network: Network, deployment: Obj, workdir: Path,
-                 runtime_python: Path, install_python: str, login: InCluster) -> RunningPod:
-    """The Deployment's pod run as the kubelet would: its volumes made, each init container's
-    command run in turn in a private root with its mounts and a ``/tmp`` of its own, then
-    the runtime container with its image's command, its mounts and its ServiceAccount's
-    ``login``, on a host answering to the Service's names, returned once its liveness probe
-    passes."""
+@dataclass(frozen=True)
+class PreparedPod:
+    """A Deployment's pod once its init containers are done: its volumes as folders (the
+    function unpacked and its dependencies installed in them), ready for its runtime
+    container, which may start on them more than once."""
+
+    pod: Obj
+    volumes: Mapping[str, Path]
+
+    @property
+    def runtime(self) -> Obj:
+        (container,) = self.pod["spec"]["containers"]
+        return dict(container)
+
+    def volume(self, mount_path: str) -> Path:
+        """The folder the runtime container sees at ``mount_path``."""
+        (name,) = [m["name"] for m in self.runtime.get("volumeMounts") or ()
+                   if m["mountPath"] == mount_path]
+        return self.volumes[name]
+
+
+def prepare_pod(api: Any, deployment: Obj, workdir: Path, install_python: str) -> PreparedPod:
+    """The Deployment's pod as the kubelet starts it: its volumes made, then each init
+    container's command run in turn in a private root with its mounts and a ``/tmp`` of its
+    own."""
     template = deployment["spec"]["template"]
     pod = {"metadata": {"name": f"{deployment['metadata']['name']}-0",
                         "namespace": deployment["metadata"]["namespace"],
@@ -247,15 +303,75 @@ def run_function(api: Any, network: Network, deployment: Obj, workdir: Path,
     volumes = _volumes(api, pod, workdir)
     for init in pod["spec"].get("initContainers") or ():
         _run_init(api, pod, init, volumes, workdir, install_python)
-    (runtime,) = pod["spec"]["containers"]
+    return PreparedPod(pod, volumes)
+
+
+def start_runtime(api: Any, network: Network, prepared: PreparedPod, workdir: Path,
+                  runtime_python: Path, login: InCluster,
+                  env: Optional[Mapping[str, str]] = None,
+                  files: Optional[Mapping[str, Path]] = None) -> RunningPod:
+    """The prepared pod's runtime container with its image's command, its mounts and its
+    ServiceAccount's ``login``, on a host answering to the Service's names, returned once its
+    liveness probe passes. ``env`` is set over the container's own, as
+    ``kubectl set env`` would, and ``files`` (path in the container -> the test's file) are
+    mounted as a volume added to the pod would be."""
+    runtime = prepared.runtime
     if runtime.get("command") or runtime.get("args"):
         raise RuntimeError("the runtime container overrides its image's command: "
                            f"{runtime.get('command')} {runtime.get('args')}")
-    files = {**_mounts(runtime, volumes, workdir / "runtime" / "tmp"), **login.files,
-             kubeless_runtime.SERVER: kubeless_runtime.server_file()}
+    files = {**_mounts(runtime, prepared.volumes, workdir / "tmp"), **login.files,
+             kubeless_runtime.SERVER: kubeless_runtime.server_file(), **(files or {})}
     # The image's WORKDIR is /.
-    argv = private_root.wrap(kubeless_runtime.command(runtime_python), workdir / "runtime",
-                             files, cwd=runtime.get("workingDir", "/"))
-    return run_container(api, network, pod, lambda _: argv, workdir / "runtime",
+    argv = private_root.wrap(kubeless_runtime.command(runtime_python), workdir, files,
+                             cwd=runtime.get("workingDir", "/"))
+    return run_container(api, network, prepared.pod, lambda _: argv, workdir,
                          base_env={**kubeless_runtime.IMAGE_ENV, **login.env},
-                         reach_loopback=[login.port])
+                         extra_env=env, reach_loopback=[login.port])
+
+
+def pod_login(kube: Kube, prepared: PreparedPod, folder: Path) -> InCluster:
+    """The login the kubelet gives the pod: a token of its ServiceAccount (``default`` when
+    it names none)."""
+    namespace = prepared.pod["metadata"]["namespace"]
+    account = prepared.pod["spec"].get("serviceAccountName") or "default"
+    return in_cluster(folder, kube.token(account, namespace), Path(kube.server.ca_file),
+                      namespace, kube.server.host)
+
+
+@contextlib.contextmanager
+def function_lifetime(api: Any, controller: procs.Process, name: str, namespace: str
+                      ) -> Iterator[Obj]:
+    """Function ``name`` as just created; once the caller is done, gone with what the
+    controller made from it."""
+    custom = client.CustomObjectsApi(api)
+    try:
+        yield dict(custom.get_namespaced_custom_object(*FUNCTIONS[:2], namespace, FUNCTIONS[2],
+                                                        name))
+    finally:
+        try:
+            # Once the controller has acted on it, so nothing it makes comes after the cleanup.
+            made_deployment(api, name, namespace, controller)
+        finally:
+            custom.delete_namespaced_custom_object(*FUNCTIONS[:2], namespace, FUNCTIONS[2],
+                                                   name)
+        # The controller deletes its Service and ConfigMap, then drops its finalizer; its
+        # Deployment delete goes to extensions/v1beta1, gone since 1.16, so the Deployment is
+        # left to the garbage collector (its owner is the Function), which a bare API server
+        # does not run: done here as it would.
+        procs.wait_until(lambda: _gone(lambda: custom.get_namespaced_custom_object(
+            *FUNCTIONS[:2], namespace, FUNCTIONS[2], name)), 30,
+            "the controller letting the Function go", controller)
+        core = client.CoreV1Api(api)
+        if not _gone(lambda: core.read_namespaced_service(name, namespace)):
+            raise RuntimeError(f"the controller left Service {namespace}/{name} behind")
+        client.AppsV1Api(api).delete_namespaced_deployment(name, namespace)
+
+
+def _gone(read: Callable[[], Any]) -> bool:
+    try:
+        read()
+        return False
+    except client.ApiException as error:
+        if error.status != 404:
+            raise
+        return True

@@ -7,12 +7,13 @@ on Python 3.8; ``WORKDIR /``; ``_kubeless.py`` at ``/``; ``CMD ["python", "/_kub
 ``PYTHONUNBUFFERED=1``) and ``python.jsonnet`` what Kubeless adds (the ``installation``
 phase ``pip install --prefix=$KUBELESS_INSTALL_VOLUME -r $KUBELESS_DEPS_FILE``, the
 runtime's ``PYTHONPATH``). The server reads the function from the fixed path ``/kubeless``:
-:func:`start` runs it in a private root (``tests.testbed.private_root``) where ``/kubeless``
-is the test's folder and ``/_kubeless.py`` the upstream file, on a network host.
+it runs in a private root (``tests.testbed.private_root``) where ``/kubeless`` is a folder
+of the test's and ``/_kubeless.py`` the upstream file.
 
-:func:`layout` fills such a folder as the controller's init containers do for
-``--from-file <zip> --dependencies requirements.txt``, for tests of the runtime alone;
-``tests.testbed.kubeless.run_function`` runs the pod the real controller specifies.
+The tests run the pod the real controller specifies (``tests.testbed.kubeless``).
+:func:`layout` and :func:`function_env` give the runtime the same without a cluster, for
+``bench/adapters_kubeless.py``; ``tests/adapters/test_kubeless_deploy.py`` checks that the
+env is what the controller sets.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ import shutil
 import subprocess
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List
 
 import yaml
 
-from tests.testbed import peers, private_root, procs, python
-from tests.testbed.netns import Host
+from tests.testbed import peers, private_root, python
 
 PEER = "kubeless-python-runtime"
 VERSION = "3.8"
@@ -75,9 +75,10 @@ def image_env() -> Dict[str, str]:
 
 
 def layout(target: Path, archive: Path, requirements: Path, python_3_8: str) -> Path:
-    """``/kubeless`` after the controller's init containers: the zip unpacked
-    (``unzip -o``), ``requirements.txt`` beside it, then the installation phase's
-    ``pip install --prefix=/kubeless -r /kubeless/requirements.txt`` run at that path."""
+    """``/kubeless`` as the controller's init containers leave it, without a cluster (for the
+    bench): the zip unpacked (``unzip -o``), ``requirements.txt`` beside it, then the
+    installation phase's ``pip install --prefix=/kubeless -r /kubeless/requirements.txt``
+    run at that path."""
     target.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(archive) as unpacked:
         unpacked.extractall(target)
@@ -103,7 +104,7 @@ def pip_python() -> str:
 
 def function_env(module: str, handler: str, timeout: str = "180") -> Dict[str, str]:
     """What the controller sets on the runtime container for ``--handler module.handler``
-    and no ``--memory`` (``tests/adapters/test_kubeless_deploy.py`` reads it from the
+    and no ``--memory`` (``tests/adapters/test_kubeless_deploy.py`` compares it with the
     Deployment the real controller makes)."""
     return {"FUNC_HANDLER": handler, "MOD_NAME": module, "FUNC_TIMEOUT": timeout,
             "FUNC_RUNTIME": RUNTIME, "FUNC_MEMORY_LIMIT": "0", "FUNC_PORT": str(PORT)}
@@ -117,18 +118,3 @@ def command(runtime_python: Path) -> List[str]:
 
 def files(function_dir: Path) -> Dict[str, Path]:
     return {MOUNT: function_dir, SERVER: server_file()}
-
-
-def start(workdir: Path, host: Host, function_dir: Path, runtime_python: Path,
-          env: Mapping[str, str], timeout: float = 60.0) -> procs.Process:
-    """The runtime on ``host`` with ``function_dir`` as ``/kubeless``; returns once
-    ``/healthz`` can be reached (the port accepts)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    argv = private_root.wrap(command(runtime_python), workdir, files(function_dir), cwd="/")
-    full_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir),
-                **image_env(), **env}
-    process = procs.start("kubeless-runtime", host.exec_argv(argv),
-                          workdir / "kubeless-runtime.log", env=full_env)
-    procs.wait_until(lambda: host.connectable(PORT, host.ip), timeout,
-                     "the Kubeless runtime listening", process, interval=0.1)
-    return process
