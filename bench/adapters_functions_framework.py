@@ -20,6 +20,7 @@ from bench.compare import Contender, compare, report
 from tests.adapters import runtimes
 from tests.adapters.test_functions_framework import ADAPTER, requirements
 from tests.function.wire import SHARED, parse_wire
+from tests.testbed.python import venv
 
 EMPTY = """
 import functions_framework
@@ -35,9 +36,9 @@ def http(request):
 
 
 def main() -> int:
-    venv = runtimes.venv("functions-framework", "3.11", requirements())
-    python = str(venv / "bin" / "python")
-    ff = str(venv / "bin" / "functions-framework")
+    folder = venv("functions-framework", "3.11", requirements())
+    python = str(folder / "bin" / "python")
+    ff = str(folder / "bin" / "functions-framework")
     event = parse_wire(SHARED / "wire" / "cloudevents_binary.http")
     webhook = parse_wire(SHARED / "wire" / "webhook_post.http")
     env = {**os.environ, "PYTHONPATH": str(runtimes.REPO), "FALCO_RESPONDER_CLUSTER": "off"}

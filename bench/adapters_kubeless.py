@@ -18,7 +18,6 @@ from pathlib import Path
 
 from adapters.kubeless.bundle import bundle
 from bench.compare import Contender, compare, report
-from tests.adapters import runtimes
 from tests.adapters.test_kubeless import ADAPTER
 from tests.function.wire import SHARED, parse_wire
 from tests.testbed import kubeless_runtime, private_root
@@ -31,8 +30,7 @@ HEAVY = "import kubernetes\n\n\ndef handler(event, context):\n    return 'OK'\n"
 
 
 def main() -> int:
-    python = runtimes.venv("kubeless-runtime", "3.8", kubeless_runtime.image_requirements()
-                           ) / "bin" / "python"
+    python = kubeless_runtime.runtime_python()
     request = parse_wire(SHARED / "wire" / "kubeless_direct.http")
     with tempfile.TemporaryDirectory(prefix="bench-kubeless-") as tmp:
         empty_dir = Path(tmp) / "empty"

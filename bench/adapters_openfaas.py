@@ -18,10 +18,10 @@ import tempfile
 from pathlib import Path
 
 from bench.compare import Contender, compare, report
-from tests.adapters import runtimes
 from tests.function.wire import SHARED, parse_wire
 from tests.testbed import openfaas, peers, private_root
 from tests.testbed.netns import create_network
+from tests.testbed.python import venv
 
 EMPTY = "def handle(event, context):\n    return {'statusCode': 200, 'body': 'OK'}\n"
 
@@ -40,7 +40,7 @@ def main() -> int:
                 image = openfaas.realise(context, Path(tmp) / label.split()[0])
                 if label == "empty function":
                     (image.home_app / "function" / "handler.py").write_text(EMPTY)
-                python_bin = runtimes.venv("openfaas", "3.12", image.requirements) / "bin"
+                python_bin = venv("openfaas", "3.12", image.requirements) / "bin"
                 host = network.host(label.split()[0])
                 workdir = Path(tmp) / f"{label.split()[0]}-run"
                 argv = host.exec_argv(private_root.wrap(

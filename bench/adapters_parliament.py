@@ -21,6 +21,7 @@ from bench.compare import Contender, compare, report
 from tests.adapters import runtimes
 from tests.adapters.test_parliament import ADAPTER, LAUNCH, requirements
 from tests.function.wire import SHARED, parse_wire
+from tests.testbed.python import venv
 
 EMPTY = """
 from cloudevents.http import CloudEvent
@@ -34,8 +35,8 @@ def main(context):
 
 
 def main() -> int:
-    venv = runtimes.venv("parliament", "3.11", requirements())
-    python = str(venv / "bin" / "python")
+    folder = venv("parliament", "3.11", requirements())
+    python = str(folder / "bin" / "python")
     event = parse_wire(SHARED / "wire" / "cloudevents_binary.http")
     webhook = parse_wire(SHARED / "wire" / "webhook_post.http")
     env = {**os.environ, "PYTHONPATH": str(runtimes.REPO), "FALCO_RESPONDER_CLUSTER": "off"}

@@ -1,19 +1,12 @@
-"""Each adapter runs in its real runtime server, in a virtualenv of its own.
-
-The runtimes need incompatible ``cloudevents`` versions (and Kubeless needs Python 3.8),
-so each gets a venv built once per requirement set under
-``~/.cache/falco-responder/peers/venvs/``; an interrupted build is never reused. The repository
-root goes on ``PYTHONPATH`` so every runtime imports this checkout's core.
+"""Each adapter runs in its real runtime server, in a virtualenv of its own
+(``tests.testbed.python.venv``). The repository root goes on ``PYTHONPATH`` so every runtime
+imports this checkout's core.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import shutil
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -22,8 +15,6 @@ from typing import ContextManager, Dict, List, Mapping, Optional, Sequence
 
 from tests.testbed import procs
 from tests.testbed.netns import Host
-from tests.testbed.peers import cache_root
-from tests.testbed.python import interpreter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,31 +22,6 @@ def requirements(adapter: Path) -> List[str]:
     """The requirement lines of an adapter's requirements.txt."""
     lines = (adapter / "requirements.txt").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-
-
-def venv(name: str, python: str, requirements: Sequence[str]) -> Path:
-    """A venv with ``requirements`` installed, built once per (python, requirements)."""
-    key = hashlib.sha256("\n".join([python, *requirements]).encode()).hexdigest()[:12]
-    root = cache_root() / "venvs"
-    target = root / f"{name}-py{python}-{key}"
-    if (target / ".complete").is_file():
-        return target
-    # Built in place (venv scripts hard-code their path); only the marker makes it usable,
-    # so an interrupted build is removed and redone.
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(target, ignore_errors=True)
-    print(f"[venv] {target.name}: creating with Python {python} and "
-          f"{len(requirements)} requirement(s)", file=sys.stderr, flush=True)
-    subprocess.run([interpreter(python), "-m", "venv", str(target)], check=True)
-    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet",
-           "--disable-pip-version-check"]
-    done = subprocess.run([*pip, *requirements], capture_output=True, text=True)
-    if done.returncode != 0:
-        shutil.rmtree(target, ignore_errors=True)
-        raise RuntimeError(f"pip could not install {list(requirements)} for {name} on Python "
-                           f"{python}:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
-    (target / ".complete").write_text("\n".join(requirements) + "\n")
-    return target
 
 
 @dataclass

@@ -19,9 +19,10 @@ from tests.adapters.contract import (
     wire_headers,
 )
 from tests.adapters.metrics_scrape import alert_then_scrape
-from tests.adapters.runtimes import REPO, Server, start, venv
+from tests.adapters.runtimes import REPO, Server, start
 from tests.adapters.runtimes import requirements as runtime_requirements
 from tests.testbed.kube import Kube
+from tests.testbed.python import venv
 
 ADAPTER = REPO / "adapters" / "functions_framework"
 

@@ -30,7 +30,7 @@ from tests.adapters.contract import (
     post,
     wire_headers,
 )
-from tests.adapters.runtimes import REPO, Server, venv
+from tests.adapters.runtimes import REPO, Server
 from tests.adapters.runtimes import requirements as runtime_requirements
 from tests.testbed import kubeless, kubeless_runtime
 from tests.testbed.kube import Kube
@@ -61,8 +61,7 @@ def requirements() -> List[str]:
 @pytest.fixture(scope="module")
 def runtime_python() -> Path:
     """The image's Python 3.8 with what its Dockerfile.3.8 installs."""
-    return venv("kubeless-runtime", "3.8", kubeless_runtime.image_requirements()) / "bin" / \
-        "python"
+    return kubeless_runtime.runtime_python()
 
 
 @pytest.fixture(scope="module")

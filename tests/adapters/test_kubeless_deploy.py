@@ -21,7 +21,7 @@ import pytest
 from adapters.kubeless.bundle import bundle, manifest
 from tests.adapters import contract
 from tests.adapters.conftest import KubelessRelease
-from tests.adapters.runtimes import REPO, venv
+from tests.adapters.runtimes import REPO
 from tests.testbed import kubeless, kubeless_runtime, procs
 from tests.testbed.kube import Kube
 from tests.testbed.netns import Network
@@ -126,10 +126,9 @@ def test_falcosidekick_kubeless_output_reaches_the_function_the_controller_deplo
     api = installed.api_client
     made = kubeless.made_deployment(api, meta["name"], meta["namespace"], controller)
     prepared = kubeless.prepare_pod(api, made, tmp_path / "pod", kubeless_runtime.pip_python())
-    python = venv("kubeless-runtime", "3.8", kubeless_runtime.image_requirements())
     net = network()
     pod = kubeless.start_runtime(api, net, prepared, tmp_path / "pod" / "runtime",
-                                 python / "bin" / "python",
+                                 kubeless_runtime.runtime_python(),
                                  kubeless.pod_login(installed, prepared, tmp_path / "account"))
     try:
         sidekick = falcosidekick(

@@ -20,10 +20,11 @@ from tests.adapters.contract import (
     wire_headers,
 )
 from tests.adapters.metrics_scrape import alert_then_scrape
-from tests.adapters.runtimes import REPO, Server, venv
+from tests.adapters.runtimes import REPO, Server
 from tests.testbed import openfaas
 from tests.testbed.kube import Kube
 from tests.testbed.netns import Network
+from tests.testbed.python import venv
 from tests.testbed.sidekick import Sidekick
 
 ADAPTER = REPO / "adapters" / "openfaas"

@@ -98,8 +98,14 @@ def layout(target: Path, archive: Path, requirements: Path, python_3_8: str) -> 
 
 
 def pip_python() -> str:
-    """The python:3.8 image's interpreter, whose ``pip`` the installation phase runs."""
-    return python.interpreter(VERSION)
+    """The python:3.8 image's interpreter, whose ``pip`` the installation phase runs: a bare
+    venv of Python 3.8, so the ``pip`` beside it is that Python's whatever else is on PATH."""
+    return str(python.venv("python-image", VERSION, []) / "bin" / "python")
+
+
+def runtime_python() -> Path:
+    """The runtime image's interpreter: Python 3.8 with :func:`image_requirements`."""
+    return python.venv("kubeless-runtime", VERSION, image_requirements()) / "bin" / "python"
 
 
 def function_env(module: str, handler: str, timeout: str = "180") -> Dict[str, str]:
