@@ -40,10 +40,11 @@ def _inside(path: str) -> str:
 
 
 def _script(root: Path, files: Mapping[str, Path], cwd: str) -> List[str]:
-    targets = {_inside(target): source for target, source in files.items()}
-    for target in targets:
-        if not os.path.isabs(target) or target == "/":
+    for target in files:
+        # Checked before resolving: realpath would make a relative path absolute under cwd.
+        if not os.path.isabs(target) or _inside(target) == "/":
             raise ValueError(f"a fixed path must be absolute and not / itself: {target!r}")
+    targets = {_inside(target): source for target, source in files.items()}
     # Folders re-made in the tmpfs: every ancestor of a fixed path.
     remade: Set[str] = {"/"}
     for target in targets:
