@@ -112,7 +112,24 @@ def test_the_pod_runs_python_3_8_with_the_image_packages_and_what_the_init_conta
     function_dir = deployed.volume(kubeless_runtime.MOUNT)
     assert (function_dir / "handler.py").read_bytes() == (ADAPTER / "handler.py").read_bytes()
     assert (function_dir / "function" / "runtime.py").is_file()
-    assert list((function_dir / "lib").glob("python3.8/site-packages/kubernetes"))
+    (installed,) = (function_dir / "lib").glob("python3.8/site-packages/kubernetes")
+    # Unzipped and installed by the init containers as the pod's user, in its fsGroup.
+    assert {(path.stat().st_uid, path.stat().st_gid)
+            for path in (function_dir / "handler.py", installed)} == {(1000, 1000)}
+
+
+def test_the_runtime_runs_as_the_user_the_controller_gave_the_pod(
+        serve: Serve, deployed: kubeless.PreparedPod) -> None:
+    assert deployed.pod["spec"]["securityContext"] == {"runAsUser": 1000, "fsGroup": 1000}
+    server = serve(NO_CLUSTER)
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    ids = {line.split(":")[0]: line.split()[1:] for line in status.splitlines()
+           if line.startswith(("Uid:", "Gid:", "Groups:"))}
+    assert ids == {"Uid": ["1000"] * 4, "Gid": ["0"] * 4, "Groups": ["1000"]}, status
+    with server.reach():
+        reply = post(server.url, KUBELESS_HEADERS,
+                     contract.wire_body_for("default", "alpine", TIME))
+    assert reply.status == 200, (reply.body, server.log())
 
 
 def test_contract(serve: Serve) -> None:

@@ -41,8 +41,10 @@ from tests.testbed.pods import (
     InCluster,
     RunningPod,
     container_argv,
+    fs_group,
     in_cluster,
     resolve_env,
+    run_as,
     run_container,
 )
 
@@ -227,6 +229,7 @@ def _volumes(api: Any, pod: Obj, workdir: Path) -> Dict[str, Path]:
     """Each volume of the pod as a folder: an emptyDir empty, a ConfigMap one file per key
     (as the kubelet projects it when no ``items`` are picked)."""
     core = client.CoreV1Api(api)
+    group = fs_group(pod)
     folders: Dict[str, Path] = {}
     for volume in pod["spec"].get("volumes") or ():
         folder = workdir / "volumes" / volume["name"]
@@ -238,7 +241,14 @@ def _volumes(api: Any, pod: Obj, workdir: Path) -> Dict[str, Path]:
                 (folder / key).write_text(text, encoding="utf-8")
             for key, data in (config.binary_data or {}).items():
                 (folder / key).write_bytes(base64.b64decode(data))
-        elif "emptyDir" not in volume:
+        elif "emptyDir" in volume:
+            # The kubelet makes an emptyDir open to all; with an fsGroup, that group's and
+            # setgid, so what the pod's user writes there stays the pod's group's.
+            folder.chmod(0o777)
+            if group is not None:
+                os.chown(folder, -1, group)
+                folder.chmod(0o2777)
+        else:
             raise RuntimeError(f"volume {volume['name']}: only emptyDir and whole-configMap "
                                f"volumes are made here: {volume}")
         folders[volume["name"]] = folder
@@ -247,8 +257,9 @@ def _volumes(api: Any, pod: Obj, workdir: Path) -> Dict[str, Path]:
 
 def _mounts(container: Obj, volumes: Mapping[str, Path], tmp: Path) -> Dict[str, Path]:
     """The container's volume mounts, and a ``/tmp`` of its own (an image's, not the
-    machine's: two tests' pods must not share one)."""
+    machine's: two tests' pods must not share one), open to every user as an image's is."""
     tmp.mkdir(parents=True, exist_ok=True)
+    tmp.chmod(0o1777)
     return {"/tmp": tmp, **{m["mountPath"]: volumes[m["name"]]
                             for m in container.get("volumeMounts") or ()}}
 
@@ -260,7 +271,8 @@ def _run_init(api: Any, pod: Obj, init: Obj, volumes: Mapping[str, Path], workdi
     env = resolve_env(api, pod, init)
     argv = private_root.wrap(container_argv(init, env), folder,
                              _mounts(init, volumes, folder / "tmp"),
-                             cwd=init.get("workingDir", "/"))
+                             cwd=init.get("workingDir", "/"),
+                             user=run_as(pod, init, reachable=[install_python]))
     # HOME: the images run as root with /root, which is the machine's here; pip's cache
     # goes to the container's own /tmp instead.
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env={
@@ -323,7 +335,8 @@ def start_runtime(api: Any, network: Network, prepared: PreparedPod, workdir: Pa
              kubeless_runtime.SERVER: kubeless_runtime.server_file(), **(files or {})}
     # The image's WORKDIR is /.
     argv = private_root.wrap(kubeless_runtime.command(runtime_python), workdir, files,
-                             cwd=runtime.get("workingDir", "/"))
+                             cwd=runtime.get("workingDir", "/"),
+                             user=run_as(prepared.pod, runtime, reachable=[str(runtime_python)]))
     return run_container(api, network, prepared.pod, lambda _: argv, workdir,
                          base_env={**kubeless_runtime.IMAGE_ENV, **login.env},
                          extra_env=env, reach_loopback=[login.port])

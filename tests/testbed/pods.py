@@ -155,6 +155,29 @@ def container_argv(container: Obj, env: Mapping[str, str]) -> List[str]:
             [*(container.get("command") or ()), *(container.get("args") or ())]]
 
 
+def run_as(pod: Obj, container: Obj, reachable: Sequence[str] = ()
+           ) -> Optional[private_root.User]:
+    """The user the kubelet runs ``container`` as: its ``securityContext`` over the pod's
+    (``runAsUser``, ``runAsGroup``, the pod's ``supplementalGroups`` and ``fsGroup``), or None
+    for root when neither names one (an image's own ``USER`` is not read). ``reachable``:
+    what the process must reach on this machine (its interpreter)."""
+    pod_context = pod["spec"].get("securityContext") or {}
+    context = {**pod_context, **(container.get("securityContext") or {})}
+    if not context.get("runAsUser"):
+        return None
+    groups = [*(pod_context.get("supplementalGroups") or ())]
+    if pod_context.get("fsGroup") is not None:
+        groups.append(pod_context["fsGroup"])
+    return private_root.User(int(context["runAsUser"]), int(context.get("runAsGroup") or 0),
+                             tuple(dict.fromkeys(int(g) for g in groups)), tuple(reachable))
+
+
+def fs_group(pod: Obj) -> Optional[int]:
+    """The pod's ``fsGroup``: the group the kubelet gives its volumes."""
+    group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
+    return None if group is None else int(group)
+
+
 def resolve_env(api: Any, pod: Obj, container: Obj) -> Dict[str, str]:
     """The container's environment as the kubelet would give it to the process."""
     core = client.CoreV1Api(api)

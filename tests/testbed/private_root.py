@@ -12,8 +12,10 @@ nothing mounted there is seen outside) whose root is a fresh tmpfs holding:
   tmpfs, never in a folder of the machine;
 - each fixed path bound from the test's own file or folder.
 
-Then ``chroot`` into it and ``cd`` to the image's working directory. Only the files the
-caller names differ from the machine; the machine's own root is never written. Needs root,
+Then ``chroot`` into it, as the container's user when one is given (:class:`User`: the
+folders on the way to what it must reach, such as an interpreter under ``/root``, are re-made
+open to others), and ``cd`` to the image's working directory. Only the files the caller
+names differ from the machine; the machine's own root is never written. Needs root,
 ``unshare``, ``mount`` and ``chroot`` (util-linux, coreutils).
 """
 
@@ -22,8 +24,9 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Set
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 
 def _tool(name: str) -> str:
@@ -39,14 +42,47 @@ def _inside(path: str) -> str:
     return os.path.realpath(path)
 
 
-def _script(root: Path, files: Mapping[str, Path], cwd: str) -> List[str]:
+@dataclass(frozen=True)
+class User:
+    """Who the program runs as (a container's ``runAsUser``/``runAsGroup``, its pod's
+    ``fsGroup`` among the supplementary ``groups``), and the folders of the machine it must
+    reach though they are closed to others (``reachable``: an interpreter under ``/root``,
+    which an image would have in ``/usr/local``)."""
+
+    uid: int
+    gid: int = 0
+    groups: Tuple[int, ...] = ()
+    reachable: Tuple[str, ...] = ()
+
+    def chroot_options(self) -> List[str]:
+        options = [f"--userspec={self.uid}:{self.gid}"]
+        if self.groups:
+            options.append("--groups=" + ",".join(str(g) for g in self.groups))
+        return options
+
+    def opened(self) -> Set[str]:
+        """Every folder on the way to a reachable path (as given and resolved), but ``/``."""
+        folders: Set[str] = set()
+        for path in self.reachable:
+            for place in {os.path.abspath(path), os.path.realpath(path)}:
+                parent = os.path.dirname(place)
+                while parent != "/":
+                    folders.add(parent)
+                    parent = os.path.dirname(parent)
+        return folders
+
+
+def _script(root: Path, files: Mapping[str, Path], cwd: str,
+            user: Optional[User] = None) -> List[str]:
     for target in files:
         # Checked before resolving: realpath would make a relative path absolute under cwd.
         if not os.path.isabs(target) or _inside(target) == "/":
             raise ValueError(f"a fixed path must be absolute and not / itself: {target!r}")
     targets = {_inside(target): source for target, source in files.items()}
-    # Folders re-made in the tmpfs: every ancestor of a fixed path.
-    remade: Set[str] = {"/"}
+    # Folders re-made in the tmpfs: every ancestor of a fixed path, and the folders the user
+    # must pass through, re-made open to others.
+    opened = user.opened() if user is not None else set()
+    remade: Set[str] = {"/", *opened}
     for target in targets:
         parent = os.path.dirname(target)
         while parent not in remade:
@@ -62,7 +98,8 @@ def _script(root: Path, files: Mapping[str, Path], cwd: str) -> List[str]:
             kind = "mkdir -p" if source.is_dir() else "touch"
             lines.extend([f"{kind} {inner}", f"mount --bind {shlex.quote(str(source))} {inner}"])
         elif path in remade:
-            mode = oct(os.stat(path).st_mode & 0o7777)[2:] if os.path.isdir(path) else "755"
+            bits = os.stat(path).st_mode & 0o7777 if os.path.isdir(path) else 0o755
+            mode = oct(bits | (0o011 if path in opened else 0))[2:]
             if path != "/":
                 lines.append(f"mkdir -m {mode} {inner}")
             children = set(os.listdir(path)) if os.path.isdir(path) else set()
@@ -79,20 +116,23 @@ def _script(root: Path, files: Mapping[str, Path], cwd: str) -> List[str]:
             lines.extend([f"touch {inner}", f"mount --bind {shlex.quote(path)} {inner}"])
 
     place("/")
-    lines.append(f'exec {_tool("chroot")} "$R" /bin/sh -c \'cd "$0" && exec "$@"\' '
+    identity = " ".join(user.chroot_options()) + " " if user is not None else ""
+    lines.append(f'exec {_tool("chroot")} {identity}"$R" /bin/sh -c \'cd "$0" && exec "$@"\' '
                  f'{shlex.quote(cwd)} "$@"')
     return lines
 
 
 def wrap(argv: Sequence[str], workdir: Path, files: Mapping[str, Path],
-         cwd: str = "/") -> List[str]:
+         cwd: str = "/", user: Optional[User] = None) -> List[str]:
     """``argv`` run with ``files`` (path seen by the program -> file or folder here) bound
-    at their paths, in ``cwd``; the script doing it is kept in ``workdir/private-root.sh``."""
+    at their paths, in ``cwd``, as ``user`` (root when None); the script doing it is kept in
+    ``workdir/private-root.sh``."""
     workdir.mkdir(parents=True, exist_ok=True)
     root = workdir / "private-root"
     root.mkdir(exist_ok=True)
     script = workdir / "private-root.sh"
-    script.write_text("\n".join(_script(root, dict(files), cwd)) + "\n", encoding="utf-8")
+    script.write_text("\n".join(_script(root, dict(files), cwd, user)) + "\n",
+                      encoding="utf-8")
     return [_tool("unshare"), "--mount", "--propagation", "private", "/bin/sh", str(script),
             *argv]
 
