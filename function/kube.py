@@ -70,11 +70,19 @@ def connect(settings: Settings) -> Tuple[Optional[Kube], str]:
         where = "in-cluster service account"
         load = lambda: config.load_incluster_config(client_configuration=cfg)  # noqa: E731
     else:
-        path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-        path = path.split(os.pathsep)[0]
-        if not os.path.isfile(path):
-            return None, "no cluster configured: no in-cluster account, no kubeconfig"
+        named = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+        path = named or os.path.expanduser("~/.kube/config")
         where = f"kubeconfig {path}"
+        try:
+            with open(path, "rb"):
+                pass
+        except FileNotFoundError:
+            if not named:
+                return None, "no cluster configured: no in-cluster account, no kubeconfig"
+            # Named but missing is a mistake, not a wish for a dry run: pods would live on.
+            raise SettingsError(f"cannot use the {where} (KUBECONFIG): no such file") from None
+        except OSError as e:
+            raise SettingsError(f"cannot use the {where}: {e.strerror or e}") from e
         load = lambda: config.load_kube_config(  # noqa: E731
             config_file=path, client_configuration=cfg)
     try:

@@ -54,6 +54,32 @@ def test_unusable_kubernetes_credentials_mean_not_ready(tmp_path: Path, monkeypa
     assert why.startswith(f"not ready: cannot use the kubeconfig {broken}")
 
 
+@pytest.mark.parametrize("named, error", [
+    ("missing", "{path} (KUBECONFIG): no such file"),
+    ("folder", "{path}: Is a directory"),
+])
+def test_a_kubeconfig_named_but_unreadable_means_not_ready_not_a_dry_run(
+        tmp_path: Path, monkeypatch: Any, shell_alert: Any, named: str, error: str) -> None:
+    (tmp_path / "folder").mkdir()
+    path = tmp_path / named
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    ok, why = runtime.start({"KUBECONFIG": str(path)})
+    assert not ok
+    assert why == "not ready: cannot use the kubeconfig " + error.format(path=path)
+    response = runtime.handle_http({}, json.dumps(shell_alert).encode())
+    assert response.status == 503 and "actions" not in response.body
+
+
+def test_no_kubeconfig_named_and_none_at_home_is_a_dry_run(tmp_path: Path,
+                                                           monkeypatch: Any) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ok, why = runtime.start({})
+    assert ok and why.endswith("; no cluster configured: no in-cluster account, no kubeconfig")
+
+
 def test_an_unusable_state_file_means_not_ready() -> None:
     ok, why = runtime.start({"FALCO_RESPONDER_CLUSTER": "off",
                              "FALCO_RESPONDER_STATE_FILE": "/proc/no/such/dir/guards.json"})
