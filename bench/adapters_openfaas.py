@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.compare import Contender, compare, report
 from tests.function.wire import SHARED, parse_wire
-from tests.testbed import openfaas, peers, private_root
+from tests.testbed import openfaas
 from tests.testbed.netns import create_network
 from tests.testbed.python import venv
 
@@ -43,12 +43,10 @@ def main() -> int:
                 python_bin = venv("openfaas", "3.12", image.requirements) / "bin"
                 host = network.host(label.split()[0])
                 workdir = Path(tmp) / f"{label.split()[0]}-run"
-                argv = host.exec_argv(private_root.wrap(
-                    [str(peers.binary("fwatchdog"))], workdir,
-                    {openfaas.HOME_APP: image.home_app}, cwd=openfaas.HOME_APP))
+                env = openfaas.environment(image, python_bin, stack_env)
+                argv = host.exec_argv(openfaas.watchdog_argv(workdir, image, env))
                 contenders.append(Contender(
-                    label, argv, tmp, request.headers, request.body,
-                    openfaas.environment(image, python_bin, stack_env), host=host,
+                    label, argv, tmp, request.headers, request.body, env, host=host,
                     fixed_port=openfaas.PORT))
             rows = compare(contenders, {"FALCO_RESPONDER_CLUSTER": "off"})
         finally:

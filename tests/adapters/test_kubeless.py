@@ -32,7 +32,7 @@ from tests.adapters.contract import (
 )
 from tests.adapters.runtimes import REPO, Server
 from tests.adapters.runtimes import requirements as runtime_requirements
-from tests.testbed import kubeless, kubeless_runtime
+from tests.testbed import kubeless, kubeless_runtime, procs
 from tests.testbed.kube import Kube
 from tests.testbed.netns import Network
 
@@ -122,10 +122,8 @@ def test_the_runtime_runs_as_the_user_the_controller_gave_the_pod(
         serve: Serve, deployed: kubeless.PreparedPod) -> None:
     assert deployed.pod["spec"]["securityContext"] == {"runAsUser": 1000, "fsGroup": 1000}
     server = serve(NO_CLUSTER)
-    status = Path(f"/proc/{server.process.pid}/status").read_text()
-    ids = {line.split(":")[0]: line.split()[1:] for line in status.splitlines()
-           if line.startswith(("Uid:", "Gid:", "Groups:"))}
-    assert ids == {"Uid": ["1000"] * 4, "Gid": ["0"] * 4, "Groups": ["1000"]}, status
+    assert procs.ids(server.process.pid) == {
+        "Uid": ["1000"] * 4, "Gid": ["0"] * 4, "Groups": ["1000"]}
     with server.reach():
         reply = post(server.url, KUBELESS_HEADERS,
                      contract.wire_body_for("default", "alpine", TIME))

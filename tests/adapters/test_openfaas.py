@@ -21,8 +21,9 @@ from tests.adapters.contract import (
 )
 from tests.adapters.metrics_scrape import alert_then_scrape
 from tests.adapters.runtimes import REPO, Server
-from tests.testbed import openfaas
+from tests.testbed import openfaas, procs
 from tests.testbed.kube import Kube
+from tests.testbed.kubeconfig import self_contained
 from tests.testbed.netns import Network
 from tests.testbed.python import venv
 from tests.testbed.sidekick import Sidekick
@@ -68,7 +69,8 @@ def stack_env(token: bool) -> Dict[str, str]:
 def serve(image: openfaas.Image, python_bin: Path, network: Callable[[], Network],
           tmp_path: Path, servers: List[Server]) -> Serve:
     def make(env: Optional[Dict[str, str]] = None, token: Optional[str] = None,
-             apiserver_port: Optional[int] = None) -> Server:
+             apiserver_port: Optional[int] = None, kubeconfig_as_secret: bool = True
+             ) -> Server:
         workdir = tmp_path / f"openfaas-{len(servers)}"
         workdir.mkdir()
         host = network().host("function", [GATEWAY])
@@ -80,6 +82,11 @@ def serve(image: openfaas.Image, python_bin: Path, network: Callable[[], Network
             secrets[SECRET].write_text(token + "\n")
         environment = {**openfaas.environment(image, python_bin, stack_env(token is not None)),
                        "FALCO_RESPONDER_CLUSTER": "off", **(env or {})}
+        if "KUBECONFIG" in environment and kubeconfig_as_secret:
+            # The function runs as the image's user `app`: its kubeconfig comes as a secret.
+            secrets["kubeconfig"] = self_contained(Path(environment["KUBECONFIG"]),
+                                                   workdir / "kubeconfig")
+            environment["KUBECONFIG"] = f"{openfaas.SECRETS}/kubeconfig"
         process = openfaas.start(workdir, host, image, environment, secrets)
         server = Server("openfaas", f"http://{host.ip}:{openfaas.PORT}", process, host)
         servers.append(server)
@@ -105,6 +112,32 @@ def test_faas_cli_lays_out_the_core_under_the_template_package(image: openfaas.I
     assert (app / "function" / "function" / "runtime.py").is_file()
     assert not (app / "function" / "runtime.py").exists()  # nothing flattened
     assert image.env["mode"] == "http" and image.env["fprocess"] == "python index.py"
+
+
+def test_the_watchdog_and_the_template_run_as_the_images_user_app(serve: Serve) -> None:
+    server = serve()
+    (template,) = procs.children(server.process.pid)  # fprocess: python index.py
+    uid, gid = (str(i) for i in openfaas.APP)
+    app = {"Uid": [uid] * 4, "Gid": [gid] * 4, "Groups": [gid]}
+    assert procs.ids(server.process.pid) == procs.ids(template) == app
+    with server.reach():
+        reply = post(server.url, OPENFAAS_HEADERS, contract.wire_body_for("default", "a", TIME))
+    assert reply.status == 200, (reply.body, server.log())
+
+
+def test_a_kubeconfig_the_container_does_not_have_is_503_not_a_dry_run(
+        serve: Serve, tmp_path: Path, free_port: Callable[..., int]) -> None:
+    """KUBECONFIG names a file of the test's, which the container does not have (no secret
+    carries it; its /tmp is its own): the function refuses to start instead of deciding in a
+    dry run, and says why through the watchdog."""
+    env = unreachable_cluster(tmp_path, free_port())
+    server = serve(env, kubeconfig_as_secret=False)
+    with server.reach():
+        reply = post(server.url, OPENFAAS_HEADERS, contract.wire_body_for("default", "a", TIME))
+    assert reply.status == 503, reply.body
+    assert reply.json()["error"]["message"] == (
+        f"not ready: cannot use the kubeconfig {env['KUBECONFIG']} (KUBECONFIG): no such file")
+    assert "actions" not in reply.json()
 
 
 def test_contract(serve: Serve) -> None:

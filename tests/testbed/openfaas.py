@@ -10,9 +10,11 @@
   requirements (the image's ``python``), and the Dockerfile's ``ENV`` lines (``fprocess``,
   ``mode=http``, ``upstream_url``, ...) with ``stack.yml``'s environment on top.
 - :func:`start`: the built ``fwatchdog`` (the image's ``CMD``) on a network host, in
-  ``/home/app``, with ``/home/app`` and each secret at ``/var/openfaas/secrets/NAME`` in a
-  private root (``tests.testbed.private_root``): the watchdog listens on 8080 and starts the
-  template's ``index.py`` (Flask + waitress on 127.0.0.1:5000) as its ``fprocess``.
+  ``/home/app``, as the image's ``USER app``, with ``/home/app`` (``app``'s, as the
+  Dockerfile's ``chown`` and ``COPY --chown`` leave it) and each secret at
+  ``/var/openfaas/secrets/NAME`` in a private root (``tests.testbed.private_root``): the
+  watchdog listens on 8080 and starts the template's ``index.py`` (Flask + waitress on
+  127.0.0.1:5000) as its ``fprocess``.
 
 Not run: the OpenFaaS gateway and faas-netes. Falcosidekick's openfaas output posts to
 ``http://gateway.openfaas:8080/function/NAME.NAMESPACE``; the test bed gives that name to the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import fcntl
 import filecmp
+import os
 import re
 import shutil
 import subprocess
@@ -43,6 +46,9 @@ PORT = 8080
 UPSTREAM_PORT = 5000
 SECRETS = "/var/openfaas/secrets"
 HOME_APP = "/home/app"
+#: The image's ``USER app`` (uid, gid): a system user and group made by alpine's ``adduser -S``
+#: and ``addgroup -S``; what matters is that it is not root, the numbers are the test bed's.
+APP = (100, 101)
 
 
 def stack(path: Path = STACK) -> Dict[str, Any]:
@@ -135,6 +141,11 @@ def realise(context: Path, target: Path) -> Image:
                     ignore=shutil.ignore_patterns("__pycache__"))  # COPY function/ .
     requirements = (_requirement_lines(context / "requirements.txt")
                     + _requirement_lines(context / "function" / "requirements.txt"))
+    # chown app /home/app; COPY --chown=app:app ...
+    for folder, _, names in os.walk(app):
+        os.chown(folder, *APP)
+        for name in names:
+            os.chown(os.path.join(folder, name), *APP)
     return Image(app, dockerfile_env(context / "Dockerfile"), requirements)
 
 
@@ -147,13 +158,29 @@ def environment(image: Image, python_bin: Path, stack_env: Mapping[str, str]) ->
     return env
 
 
+def watchdog_argv(workdir: Path, image: Image, env: Mapping[str, str],
+                  secrets: Optional[Mapping[str, Path]] = None) -> List[str]:
+    """``fwatchdog`` (the image's ``CMD``) in ``/home/app`` as the image's user ``app``, in a
+    private root with ``/home/app``, each secret at ``/var/openfaas/secrets/NAME`` and a
+    ``/tmp`` of its own (the watchdog's lock file goes there) open to all as an image's is."""
+    tmp = workdir / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    tmp.chmod(0o1777)
+    files = {HOME_APP: image.home_app, "/tmp": tmp,
+             **{f"{SECRETS}/{name}": path for name, path in (secrets or {}).items()}}
+    watchdog = str(peers.binary("fwatchdog"))
+    python = shutil.which("python", path=env.get("PATH"))
+    if python is None:
+        raise RuntimeError(f"no python on the image's PATH: {env.get('PATH')}")
+    user = private_root.User(*APP, reachable=(watchdog, python))
+    return private_root.wrap([watchdog], workdir, files, cwd=HOME_APP, user=user)
+
+
 def start(workdir: Path, host: Host, image: Image, env: Mapping[str, str],
           secrets: Optional[Mapping[str, Path]] = None, timeout: float = 60.0) -> procs.Process:
     """``fwatchdog`` on ``host`` (port 8080), the function behind it; returns once both the
     watchdog and the template's server accept connections."""
-    files = {HOME_APP: image.home_app,
-             **{f"{SECRETS}/{name}": path for name, path in (secrets or {}).items()}}
-    argv = private_root.wrap([str(peers.binary("fwatchdog"))], workdir, files, cwd=HOME_APP)
+    argv = watchdog_argv(workdir, image, env, secrets)
     process = procs.start("fwatchdog", host.exec_argv(argv), workdir / "fwatchdog.log",
                           env=dict(env))
     port = int(env.get("port", PORT))

@@ -108,6 +108,22 @@ def start(
     return Process(name, popen, log_path)
 
 
+def ids(pid: int) -> Dict[str, List[str]]:
+    """Who a process runs as: ``Uid`` and ``Gid`` (real, effective, saved, filesystem) and
+    its supplementary ``Groups``, from ``/proc``."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    return {line.split(":")[0]: line.split()[1:] for line in status.splitlines()
+            if line.startswith(("Uid:", "Gid:", "Groups:"))}
+
+
+def children(pid: int) -> List[int]:
+    """The processes ``pid`` started (from any of its threads)."""
+    found: List[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 def stop(popen: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """SIGTERM the process group, SIGKILL it after ``timeout`` seconds, and reap it."""
     if popen.poll() is None:
