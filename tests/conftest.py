@@ -36,6 +36,7 @@ import pytest
 from tests.testbed import peers, procs
 from tests.testbed.apiserver import ApiServer, start_apiserver
 from tests.testbed.cluster import Cluster, start_cluster
+from tests.testbed.controller_manager import FLAGS_1_21, start_controller_manager
 from tests.testbed.knative_eventing import Eventing, start_eventing
 from tests.testbed.kube import Kube
 from tests.testbed.netns import Host, Network, create_network
@@ -72,8 +73,18 @@ def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
 
 @pytest.fixture(scope="session")
 def apiserver_1_21(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """etcd + Kubernetes 1.21's kube-apiserver, for Kubeless, with an admin login."""
-    yield from _apiserver(tmp_path_factory.mktemp("apiserver-1.21"), "kube-apiserver-1.21")
+    """etcd + Kubernetes 1.21's kube-apiserver, for Kubeless, with an admin login, and that
+    release's garbage collector acting on it (Kubeless leaves a Function's Deployment to
+    it)."""
+    folder = tmp_path_factory.mktemp("apiserver-1.21")
+    for server in _apiserver(folder, "kube-apiserver-1.21"):
+        collector = start_controller_manager(
+            folder / "garbage-collector", server, "kube-controller-manager-1.21",
+            "garbagecollector", FLAGS_1_21)
+        try:
+            yield server
+        finally:
+            collector.stop()
 
 
 @pytest.fixture

@@ -193,12 +193,15 @@ def _go_build(peer: Peer, go: str, workdir: Path, out: Path, log_file: Path,
         flags.append("-mod=vendor")
     names = [name for name, _ in peer.binaries]
     packages = [package for _, package in peer.binaries]
-    # With several packages go names each binary after its folder: check they agree.
-    if len(packages) > 1 and any(Path(p).name != n for n, p in peer.binaries):
-        raise BuildError(f"{peer.name}: binary names {names} must match package folders")
-    target = str(out / names[0]) if len(packages) == 1 else f"{out}/"
+    # With several packages go names each binary after its folder; they are renamed after.
+    built = out / ".go-build"
+    target = str(out / names[0]) if len(packages) == 1 else f"{built}/"
     run_go([go, "build", *flags, "-o", target, *packages], workdir,
            f"go build {peer.name} {peer.version} ({', '.join(names)})", log_file, verbose)
+    if len(packages) > 1:
+        for name, package in peer.binaries:
+            os.replace(built / Path(package).name, out / name)
+        built.rmdir()
 
 
 def download_modules(go: str, specs: Sequence[str], cwd: Path,

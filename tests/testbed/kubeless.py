@@ -369,15 +369,15 @@ def function_lifetime(api: Any, controller: procs.Process, name: str, namespace:
                                                    name)
         # The controller deletes its Service and ConfigMap, then drops its finalizer; its
         # Deployment delete goes to extensions/v1beta1, gone since 1.16, so the Deployment is
-        # left to the garbage collector (its owner is the Function), which a bare API server
-        # does not run: done here as it would.
+        # left to the garbage collector (its owner is the Function).
         procs.wait_until(lambda: _gone(lambda: custom.get_namespaced_custom_object(
             *FUNCTIONS[:2], namespace, FUNCTIONS[2], name)), 30,
             "the controller letting the Function go", controller)
-        core = client.CoreV1Api(api)
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
         if not _gone(lambda: core.read_namespaced_service(name, namespace)):
             raise RuntimeError(f"the controller left Service {namespace}/{name} behind")
-        client.AppsV1Api(api).delete_namespaced_deployment(name, namespace)
+        procs.wait_until(lambda: _gone(lambda: apps.read_namespaced_deployment(name, namespace)),
+                         30, f"the garbage collector deleting Deployment {namespace}/{name}")
 
 
 def _gone(read: Callable[[], Any]) -> bool:

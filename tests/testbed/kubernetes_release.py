@@ -1,5 +1,6 @@
 """The source tree of an older Kubernetes release, assembled the way its repository has it,
-with the OpenAPI code its ``make`` generates, so that ``go build ./cmd/kube-apiserver`` works.
+with the OpenAPI code its ``make`` generates, so that ``go build ./cmd/kube-apiserver
+./cmd/kube-controller-manager`` works.
 
 Kubernetes 1.21 is the last release serving ``apiextensions.k8s.io/v1beta1``, which
 Kubeless's function-controller reads its CRD through. Its ``k8s.io/kubernetes`` module
@@ -122,7 +123,7 @@ def assemble(peer: Peer, go: str, staging: Path, log_file: Path, verbose: bool) 
             _writable_copy(Path(answer["Dir"]), tree / "staging" / "src" / module)
         elif module in REFUSED_SAMPLES:
             log(f"{peer.name}: {module}@{version} refused by the proxy, as known; "
-                f"{', '.join(b for b, _ in peer.binaries)} does not use it")
+                f"not used by {', '.join(b for b, _ in peer.binaries)}")
         else:
             raise BuildError(f"staging module {module}@{version} could not be downloaded: "
                              f"{answer.get('Error', 'no answer from go mod download')}")

@@ -137,7 +137,9 @@ PEERS: Dict[str, Peer] = {
             # which Kubernetes 1.22 removed: the Kubeless tests run on the last release with it.
             name="kubernetes-1.21",
             version="1.21.14",
-            binaries=(("kube-apiserver-1.21", "./cmd/kube-apiserver"),),
+            binaries=(("kube-apiserver-1.21", "./cmd/kube-apiserver"),
+                      # Its garbage collector: Kubeless leaves a Function's Deployment to it.
+                      ("kube-controller-manager-1.21", "./cmd/kube-controller-manager")),
             ldflags=_kube_version_flags("21.14", ("k8s.io/client-go/pkg/version",
                                                   "k8s.io/component-base/version")),
             assemble="tests.testbed.kubernetes_release:assemble",

@@ -1,14 +1,17 @@
-"""The Kubernetes 1.21 API server assembled from its release (``kubernetes_release``): the
-version it says, the ``v1beta1`` APIs Kubeless needs, and custom resources that can be
-written (with the release's own reflect2 and a Go newer than 1.17, every such write panics)."""
+"""Kubernetes 1.21 assembled from its release (``kubernetes_release``): the version its API
+server and controller manager say, the ``v1beta1`` APIs Kubeless needs, custom resources
+that can be written (with the release's own reflect2 and a Go newer than 1.17, every such
+write panics), and its garbage collector at work."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
+from tests.testbed import peers, procs
 from tests.testbed.apiserver import ApiServer
 from tests.testbed.kube import Kube
 
@@ -42,3 +45,24 @@ def test_a_v1beta1_crd_serves_custom_resources_that_can_be_written(
         "spec": {"size": 3}})
     read = custom.get_namespaced_custom_object("example.com", "v1", namespace, "widgets", "w")
     assert read["spec"] == {"size": 3}
+
+
+def test_its_controller_manager_is_the_same_release() -> None:
+    done = subprocess.run([str(peers.binary("kube-controller-manager-1.21")), "--version"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "Kubernetes v1.21.14", done
+
+
+def test_its_garbage_collector_deletes_what_a_deleted_owner_leaves(
+        apiserver_1_21: ApiServer, tmp_path: Path) -> None:
+    kube = Kube.in_new_namespace(apiserver_1_21, tmp_path)
+    owner = kube.core.create_namespaced_config_map(kube.namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="owner")))
+    kube.core.create_namespaced_config_map(kube.namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="dependent", owner_references=[
+            client.V1OwnerReference(api_version="v1", kind="ConfigMap", name="owner",
+                                    uid=owner.metadata.uid)])))
+    kube.core.delete_namespaced_config_map("owner", kube.namespace)
+    procs.wait_until(lambda: not [c for c in kube.core.list_namespaced_config_map(
+        kube.namespace).items if c.metadata.name == "dependent"], 30,
+        "the garbage collector deleting the dependent")
