@@ -70,7 +70,7 @@ def connect(settings: Settings) -> Tuple[Optional[Kube], str]:
         where = "in-cluster service account"
         load = lambda: config.load_incluster_config(client_configuration=cfg)  # noqa: E731
     else:
-        named = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+        named = next((p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p), "")
         path = named or os.path.expanduser("~/.kube/config")
         where = f"kubeconfig {path}"
         try:

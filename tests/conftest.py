@@ -7,7 +7,7 @@ Binaries come from ``python -m tests.testbed.build``; a fixture whose binary is 
 - ``apiserver`` (session): a bare ``tests.testbed.apiserver.ApiServer`` (no controllers) with
   ``.kubeconfig``, ``.host``, ``.ca_file``, ``.api_client`` (admin), ``.new_client(kubeconfig)``.
 - ``apiserver_1_21`` (session): the same on Kubernetes 1.21, the last release serving the
-  ``v1beta1`` APIs Kubeless needs.
+  ``v1beta1`` APIs Kubeless needs, with that release's garbage collector.
 - ``kube`` (function): a ``tests.testbed.kube.Kube`` on the bare API server, bound to a fresh
   namespace (``kube.namespace``) with factories for namespaces, ServiceAccounts, roles,
   bindings, pods of each kind, manifests, and ``token_kubeconfig(account)`` (TokenRequest).
@@ -28,6 +28,7 @@ Everything started is stopped by the fixture's finalizer, and at the latest at e
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -55,6 +56,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     DECISIONS.flush()
 
 
+@contextlib.contextmanager
 def _apiserver(folder: Path, binary_name: str = "kube-apiserver") -> Iterator[ApiServer]:
     server = start_apiserver(folder, binary_name=binary_name)
     try:
@@ -68,7 +70,8 @@ def _apiserver(folder: Path, binary_name: str = "kube-apiserver") -> Iterator[Ap
 @pytest.fixture(scope="session")
 def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """One etcd + kube-apiserver for the whole session, with an admin login."""
-    yield from _apiserver(tmp_path_factory.mktemp("apiserver"))
+    with _apiserver(tmp_path_factory.mktemp("apiserver")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +80,7 @@ def apiserver_1_21(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServ
     release's garbage collector acting on it (Kubeless leaves a Function's Deployment to
     it)."""
     folder = tmp_path_factory.mktemp("apiserver-1.21")
-    for server in _apiserver(folder, "kube-apiserver-1.21"):
+    with _apiserver(folder, "kube-apiserver-1.21") as server:
         collector = start_controller_manager(
             folder / "garbage-collector", server, "kube-controller-manager-1.21",
             "garbagecollector", FLAGS_1_21)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List
 
 import pytest
+from kubernetes import client
 
 from tests.adapters.runtimes import Server
 from tests.testbed import kubeless, procs
@@ -16,17 +17,24 @@ from tests.testbed.kube import Kube
 from tests.testbed.pods import in_cluster
 
 REPO = Path(__file__).resolve().parents[2]
+#: deploy/rbac's namespace: the function's own, where it keeps its guard Leases.
+RBAC_NAMESPACE = "falco-responder"
 
 
 @pytest.fixture
 def deployed_env(kube: Kube) -> Dict[str, str]:
     """Environment for a runtime server that logs in as deploy/rbac's ServiceAccount
     (falco-responder/falco-responder, bound to the committed ClusterRole)."""
+    apply_deploy_rbac(kube)
+    kubeconfig = kube.token_kubeconfig("falco-responder", RBAC_NAMESPACE)
+    return {"KUBECONFIG": str(kubeconfig), "FALCO_RESPONDER_CLUSTER": "auto",
+            "POD_NAMESPACE": RBAC_NAMESPACE}
+
+
+def apply_deploy_rbac(kube: Kube) -> None:
+    """``deploy/rbac/`` as it ships: the function's namespace, ServiceAccount and roles."""
     for manifest in sorted((REPO / "deploy" / "rbac").glob("*.yaml")):
         kube.apply_manifest(manifest)
-    kubeconfig = kube.token_kubeconfig("falco-responder", "falco-responder")
-    return {"KUBECONFIG": str(kubeconfig), "FALCO_RESPONDER_CLUSTER": "auto",
-            "POD_NAMESPACE": "falco-responder"}
 
 
 @pytest.fixture
@@ -64,8 +72,7 @@ def kubeless_release(apiserver_1_21: ApiServer, tmp_path_factory: pytest.TempPat
     workdir = tmp_path_factory.mktemp("kubeless-release")
     kube = Kube(apiserver_1_21, workdir)
     kubeless.install(kube)
-    for rbac in sorted((REPO / "deploy" / "rbac").glob("*.yaml")):
-        kube.apply_manifest(rbac)
+    apply_deploy_rbac(kube)
     login = in_cluster(workdir / "controller-account",
                        kube.token(kubeless.ACCOUNT, kubeless.NAMESPACE),
                        Path(apiserver_1_21.ca_file), kubeless.NAMESPACE, apiserver_1_21.host)
@@ -78,5 +85,10 @@ def kubeless_release(apiserver_1_21: ApiServer, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture
 def kube_1_21(kubeless_release: KubelessRelease, tmp_path: Path) -> Kube:
-    """Object factories on the Kubeless cluster, bound to a namespace made for this test."""
-    return Kube.in_new_namespace(kubeless_release.server, tmp_path)
+    """Object factories on the Kubeless cluster, bound to a namespace made for this test.
+    The test starts from no guard state, as a fresh install does: the Leases an earlier
+    test's function left in deploy/rbac's namespace are deleted."""
+    kube = Kube.in_new_namespace(kubeless_release.server, tmp_path)
+    client.CoordinationV1Api(kube.api_client).delete_collection_namespaced_lease(
+        RBAC_NAMESPACE)
+    return kube

@@ -125,18 +125,17 @@ def test_the_watchdog_and_the_template_run_as_the_images_user_app(serve: Serve) 
     assert reply.status == 200, (reply.body, server.log())
 
 
-def test_a_kubeconfig_the_container_does_not_have_is_503_not_a_dry_run(
-        serve: Serve, tmp_path: Path, free_port: Callable[..., int]) -> None:
-    """KUBECONFIG names a file of the test's, which the container does not have (no secret
-    carries it; its /tmp is its own): the function refuses to start instead of deciding in a
-    dry run, and says why through the watchdog."""
-    env = unreachable_cluster(tmp_path, free_port())
-    server = serve(env, kubeconfig_as_secret=False)
+def test_a_kubeconfig_secret_never_created_is_503_not_a_dry_run(serve: Serve) -> None:
+    """KUBECONFIG names a secret's file, and no such secret was created: the function
+    refuses to start instead of deciding in a dry run, and says why through the watchdog."""
+    missing = f"{openfaas.SECRETS}/kubeconfig"
+    server = serve({"KUBECONFIG": missing, "FALCO_RESPONDER_CLUSTER": "auto"},
+                   kubeconfig_as_secret=False)
     with server.reach():
         reply = post(server.url, OPENFAAS_HEADERS, contract.wire_body_for("default", "a", TIME))
     assert reply.status == 503, reply.body
     assert reply.json()["error"]["message"] == (
-        f"not ready: cannot use the kubeconfig {env['KUBECONFIG']} (KUBECONFIG): no such file")
+        f"not ready: cannot use the kubeconfig {missing} (KUBECONFIG): no such file")
     assert "actions" not in reply.json()
 
 

@@ -54,15 +54,17 @@ def test_unusable_kubernetes_credentials_mean_not_ready(tmp_path: Path, monkeypa
     assert why.startswith(f"not ready: cannot use the kubeconfig {broken}")
 
 
-@pytest.mark.parametrize("named, error", [
-    ("missing", "{path} (KUBECONFIG): no such file"),
-    ("folder", "{path}: Is a directory"),
+@pytest.mark.parametrize("named, listed, error", [
+    ("missing", "{path}", "{path} (KUBECONFIG): no such file"),
+    ("missing", ":{path}", "{path} (KUBECONFIG): no such file"),  # an empty entry first
+    ("folder", "{path}", "{path}: Is a directory"),
 ])
 def test_a_kubeconfig_named_but_unreadable_means_not_ready_not_a_dry_run(
-        tmp_path: Path, monkeypatch: Any, shell_alert: Any, named: str, error: str) -> None:
+        tmp_path: Path, monkeypatch: Any, shell_alert: Any, named: str, listed: str,
+        error: str) -> None:
     (tmp_path / "folder").mkdir()
     path = tmp_path / named
-    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.setenv("KUBECONFIG", listed.format(path=path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     ok, why = runtime.start({"KUBECONFIG": str(path)})
     assert not ok

@@ -194,6 +194,10 @@ def _go_build(peer: Peer, go: str, workdir: Path, out: Path, log_file: Path,
     names = [name for name, _ in peer.binaries]
     packages = [package for _, package in peer.binaries]
     # With several packages go names each binary after its folder; they are renamed after.
+    folders = [Path(package).name for package in packages]
+    if len(set(folders)) != len(folders):
+        raise BuildError(f"{peer.name}: packages {packages} share a folder name: go build "
+                         "would write their binaries to one path")
     built = out / ".go-build"
     target = str(out / names[0]) if len(packages) == 1 else f"{built}/"
     run_go([go, "build", *flags, "-o", target, *packages], workdir,

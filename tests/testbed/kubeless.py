@@ -273,8 +273,8 @@ def _run_init(api: Any, pod: Obj, init: Obj, volumes: Mapping[str, Path], workdi
                              _mounts(init, volumes, folder / "tmp"),
                              cwd=init.get("workingDir", "/"),
                              user=run_as(pod, init, reachable=[install_python]))
-    # HOME: the images run as root with /root, which is the machine's here; pip's cache
-    # goes to the container's own /tmp instead.
+    # HOME: the images' (/root, or none for the pod's user) would be the machine's here;
+    # pip's cache goes to the container's own /tmp instead.
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env={
         "PATH": _image_path(init["image"], install_python), "HOME": "/tmp", **env})
     if done.returncode != 0:
@@ -321,18 +321,18 @@ def prepare_pod(api: Any, deployment: Obj, workdir: Path, install_python: str) -
 def start_runtime(api: Any, network: Network, prepared: PreparedPod, workdir: Path,
                   runtime_python: Path, login: InCluster,
                   env: Optional[Mapping[str, str]] = None,
-                  files: Optional[Mapping[str, Path]] = None) -> RunningPod:
+                  extra_files: Optional[Mapping[str, Path]] = None) -> RunningPod:
     """The prepared pod's runtime container with its image's command, its mounts and its
     ServiceAccount's ``login``, on a host answering to the Service's names, returned once its
     liveness probe passes. ``env`` is set over the container's own, as
-    ``kubectl set env`` would, and ``files`` (path in the container -> the test's file) are
-    mounted as a volume added to the pod would be."""
+    ``kubectl set env`` would, and ``extra_files`` (path in the container -> the test's
+    file) are mounted as a volume added to the pod would be."""
     runtime = prepared.runtime
     if runtime.get("command") or runtime.get("args"):
         raise RuntimeError("the runtime container overrides its image's command: "
                            f"{runtime.get('command')} {runtime.get('args')}")
     files = {**_mounts(runtime, prepared.volumes, workdir / "tmp"), **login.files,
-             kubeless_runtime.SERVER: kubeless_runtime.server_file(), **(files or {})}
+             kubeless_runtime.SERVER: kubeless_runtime.server_file(), **(extra_files or {})}
     # The image's WORKDIR is /.
     argv = private_root.wrap(kubeless_runtime.command(runtime_python), workdir, files,
                              cwd=runtime.get("workingDir", "/"),
@@ -377,7 +377,7 @@ def function_lifetime(api: Any, controller: procs.Process, name: str, namespace:
         if not _gone(lambda: core.read_namespaced_service(name, namespace)):
             raise RuntimeError(f"the controller left Service {namespace}/{name} behind")
         procs.wait_until(lambda: _gone(lambda: apps.read_namespaced_deployment(name, namespace)),
-                         30, f"the garbage collector deleting Deployment {namespace}/{name}")
+                         60, f"the garbage collector deleting Deployment {namespace}/{name}")
 
 
 def _gone(read: Callable[[], Any]) -> bool:

@@ -55,19 +55,22 @@ class User:
     reachable: Tuple[str, ...] = ()
 
     def chroot_options(self) -> List[str]:
-        options = [f"--userspec={self.uid}:{self.gid}"]
-        if self.groups:
-            options.append("--groups=" + ",".join(str(g) for g in self.groups))
-        return options
+        # Always named: left out, chroot would take the groups the machine's /etc/group
+        # gives that uid, which differ from machine to machine.
+        groups = dict.fromkeys((self.gid, *self.groups))
+        return [f"--userspec={self.uid}:{self.gid}",
+                "--groups=" + ",".join(str(g) for g in groups)]
 
-    def opened(self) -> Set[str]:
-        """Every folder on the way to a reachable path (as given and resolved), but ``/``."""
+    def closed_on_the_way(self) -> Set[str]:
+        """The folders on the way to a reachable path (as given and resolved) that others
+        may not pass through on this machine."""
         folders: Set[str] = set()
         for path in self.reachable:
             for place in {os.path.abspath(path), os.path.realpath(path)}:
                 parent = os.path.dirname(place)
                 while parent != "/":
-                    folders.add(parent)
+                    if not os.stat(parent).st_mode & 0o001:
+                        folders.add(parent)
                     parent = os.path.dirname(parent)
         return folders
 
@@ -79,12 +82,12 @@ def _script(root: Path, files: Mapping[str, Path], cwd: str,
         if not os.path.isabs(target) or _inside(target) == "/":
             raise ValueError(f"a fixed path must be absolute and not / itself: {target!r}")
     targets = {_inside(target): source for target, source in files.items()}
-    # Folders re-made in the tmpfs: every ancestor of a fixed path, and the folders the user
-    # must pass through, re-made open to others.
-    opened = user.opened() if user is not None else set()
-    remade: Set[str] = {"/", *opened}
-    for target in targets:
-        parent = os.path.dirname(target)
+    # Folders re-made in the tmpfs: every ancestor of a fixed path, and the folders closed
+    # to others that the user must pass through (re-made open to them) with theirs.
+    opened = user.closed_on_the_way() if user is not None else set()
+    remade: Set[str] = {"/"}
+    for inner_path in (*targets, *(os.path.join(folder, "") for folder in opened)):
+        parent = os.path.dirname(inner_path)
         while parent not in remade:
             remade.add(parent)
             parent = os.path.dirname(parent)
@@ -106,7 +109,8 @@ def _script(root: Path, files: Mapping[str, Path], cwd: str,
             children |= {os.path.basename(t) for t in (*targets, *remade)
                          if t != "/" and os.path.dirname(t) == path}
             # The folder holding the new root first: its copy inside is then still empty.
-            for child in sorted(children, key=lambda c: not str(root).startswith(f"/{c}/")):
+            for child in sorted(children, key=lambda c: not str(root).startswith(
+                    os.path.join(path, c, ""))):
                 place(os.path.join(path, child))
         elif os.path.islink(path):
             lines.append(f"ln -s {shlex.quote(os.readlink(path))} {inner}")
