@@ -14,7 +14,6 @@ from tests.adapters.runtimes import Server
 from tests.testbed import kubeless, procs
 from tests.testbed.apiserver import ApiServer
 from tests.testbed.kube import Kube
-from tests.testbed.pods import in_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 #: deploy/rbac's namespace: the function's own, where it keeps its guard Leases.
@@ -73,9 +72,8 @@ def kubeless_release(apiserver_1_21: ApiServer, tmp_path_factory: pytest.TempPat
     kube = Kube(apiserver_1_21, workdir)
     kubeless.install(kube)
     apply_deploy_rbac(kube)
-    login = in_cluster(workdir / "controller-account",
-                       kube.token(kubeless.ACCOUNT, kubeless.NAMESPACE),
-                       Path(apiserver_1_21.ca_file), kubeless.NAMESPACE, apiserver_1_21.host)
+    login = kubeless.login(kube, kubeless.ACCOUNT, kubeless.NAMESPACE,
+                           workdir / "controller-account")
     controller = kubeless.start_controller(workdir / "controller", kube.api_client, login)
     try:
         yield KubelessRelease(apiserver_1_21, controller)

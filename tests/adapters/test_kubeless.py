@@ -75,20 +75,19 @@ def deployed(kubeless_release: KubelessRelease, tmp_path_factory: pytest.TempPat
         meta = function["metadata"]
         made = kubeless.made_deployment(kube.api_client, meta["name"], meta["namespace"],
                                         controller)
-        yield kubeless.prepare_pod(kube.api_client, made, tmp_path_factory.mktemp("pod"),
-                                   kubeless_runtime.pip_python())
+        yield kubeless.prepare_pod(kube.api_client, made, tmp_path_factory.mktemp("pod"))
 
 
 @pytest.fixture
-def serve(kube_1_21: Kube, deployed: kubeless.PreparedPod, runtime_python: Path,
-          network: Callable[[], Network], tmp_path: Path, servers: List[Server]) -> Serve:
+def serve(kube_1_21: Kube, deployed: kubeless.PreparedPod, network: Callable[[], Network],
+          tmp_path: Path, servers: List[Server]) -> Serve:
     def make(env: Optional[Dict[str, str]] = None,
              pod: Optional[kubeless.PreparedPod] = None,
              files: Optional[Dict[str, Path]] = None) -> Server:
         prepared = pod or deployed
         workdir = tmp_path / f"kubeless-{len(servers)}"
         running = kubeless.start_runtime(
-            kube_1_21.api_client, network(), prepared, workdir, runtime_python,
+            kube_1_21.api_client, network(), prepared, workdir,
             kubeless.pod_login(kube_1_21, prepared, workdir / "account"), env, files)
         server = Server("kubeless", f"http://{running.host.ip}:{kubeless_runtime.PORT}",
                         running.process, running.host)
@@ -175,8 +174,7 @@ def test_a_function_slower_than_func_timeout_gets_408(
     api, controller = kube_1_21.api_client, kubeless_release.controller
     with kubeless.function_lifetime(api, controller, "slow", kube_1_21.namespace):
         made = kubeless.made_deployment(api, "slow", kube_1_21.namespace, controller)
-        server = serve(pod=kubeless.prepare_pod(api, made, tmp_path / "slow-pod",
-                                                kubeless_runtime.pip_python()))
+        server = serve(pod=kubeless.prepare_pod(api, made, tmp_path / "slow-pod"))
         with server.reach():
             reply = post(server.url, KUBELESS_HEADERS, b"{}")
     assert reply.status == 408, reply.body

@@ -125,10 +125,9 @@ def test_falcosidekick_kubeless_output_reaches_the_function_the_controller_deplo
     meta = request.getfixturevalue(route)["metadata"]
     api = installed.api_client
     made = kubeless.made_deployment(api, meta["name"], meta["namespace"], controller)
-    prepared = kubeless.prepare_pod(api, made, tmp_path / "pod", kubeless_runtime.pip_python())
+    prepared = kubeless.prepare_pod(api, made, tmp_path / "pod")
     net = network()
     pod = kubeless.start_runtime(api, net, prepared, tmp_path / "pod" / "runtime",
-                                 kubeless_runtime.runtime_python(),
                                  kubeless.pod_login(installed, prepared, tmp_path / "account"))
     try:
         sidekick = falcosidekick(

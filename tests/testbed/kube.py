@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, TypeVar, Union
 
 import yaml
 from kubernetes import client
@@ -19,6 +19,8 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.testbed.apiserver import ApiServer
 from tests.testbed.kubeconfig import write_kubeconfig
+
+T = TypeVar("T")
 
 DEFAULT_IMAGE = "docker.io/library/alpine:3.20"
 DEFAULT_NODE = "testbed-node"
@@ -54,6 +56,16 @@ def owner_reference(obj: Any, controller: bool = True) -> client.V1OwnerReferenc
         api_version=obj.api_version, kind=obj.kind, name=obj.metadata.name,
         uid=obj.metadata.uid, controller=controller, block_owner_deletion=True,
     )
+
+
+def or_none(read: Callable[[], T]) -> Optional[T]:
+    """What ``read`` reads from the API server, or None when it answers 404."""
+    try:
+        return read()
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
 
 
 class Kube:
@@ -252,12 +264,8 @@ class Kube:
 
     def ensure_node(self, name: str = DEFAULT_NODE) -> client.V1Node:
         """A Node object (no kubelet behind it): what mirror pods and nodeName point at."""
-        try:
-            return self.core.read_node(name)
-        except ApiException as error:
-            if error.status != 404:
-                raise
-        return self.core.create_node(client.V1Node(metadata=client.V1ObjectMeta(name=name)))
+        return or_none(lambda: self.core.read_node(name)) or self.core.create_node(
+            client.V1Node(metadata=client.V1ObjectMeta(name=name)))
 
     @staticmethod
     def _template_spec(image: str, service_account: Optional[str]) -> client.V1PodSpec:
@@ -494,9 +502,4 @@ class Kube:
 
     def read_pod(self, name: str, namespace: Optional[str] = None) -> Any:
         """The pod, or None when it is gone."""
-        try:
-            return self.core.read_namespaced_pod(name, self._ns(namespace))
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+        return or_none(lambda: self.core.read_namespaced_pod(name, self._ns(namespace)))

@@ -35,7 +35,7 @@ import yaml
 from kubernetes import client
 
 from tests.testbed import kubeless_runtime, peers, private_root, procs
-from tests.testbed.kube import Kube
+from tests.testbed.kube import Kube, or_none
 from tests.testbed.netns import Network
 from tests.testbed.pods import (
     InCluster,
@@ -200,28 +200,25 @@ def made_deployment(api: Any, name: str, namespace: str, controller: procs.Proce
     made: List[Obj] = []
 
     def all_made() -> bool:
-        try:
-            core.read_namespaced_config_map(name, namespace)
-            core.read_namespaced_service(name, namespace)
-            made.append(api.sanitize_for_serialization(
-                apps.read_namespaced_deployment(name, namespace)))
-            return True
-        except client.ApiException as error:
-            if error.status != 404:
-                raise
+        deployment = or_none(lambda: apps.read_namespaced_deployment(name, namespace))
+        if (deployment is None
+                or or_none(lambda: core.read_namespaced_config_map(name, namespace)) is None
+                or or_none(lambda: core.read_namespaced_service(name, namespace)) is None):
             return False
+        made.append(api.sanitize_for_serialization(deployment))
+        return True
 
     procs.wait_until(all_made, timeout, f"the controller making {namespace}/{name}'s "
                      f"Deployment, Service and ConfigMap", controller)
     return made[-1]
 
 
-def _image_path(image: str, install_python: str) -> str:
+def _image_path(image: str) -> str:
     """PATH standing for an init container's image: ``python:3.8`` is that Python (its
     ``pip``); Kubeless's ``unzip`` image is the machine's sh, base64, sha256sum and unzip."""
     system = "/usr/local/bin:/usr/bin:/bin"
     if image.split("@")[0].split(":")[0] == "python":
-        return f"{Path(install_python).parent}:{system}"
+        return f"{Path(kubeless_runtime.pip_python()).parent}:{system}"
     return system
 
 
@@ -256,27 +253,24 @@ def _volumes(api: Any, pod: Obj, workdir: Path) -> Dict[str, Path]:
 
 
 def _mounts(container: Obj, volumes: Mapping[str, Path], tmp: Path) -> Dict[str, Path]:
-    """The container's volume mounts, and a ``/tmp`` of its own (an image's, not the
-    machine's: two tests' pods must not share one), open to every user as an image's is."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    tmp.chmod(0o1777)
-    return {"/tmp": tmp, **{m["mountPath"]: volumes[m["name"]]
-                            for m in container.get("volumeMounts") or ()}}
+    """The container's volume mounts, and a ``/tmp`` of its own."""
+    return {"/tmp": private_root.image_tmp(tmp), **{
+        m["mountPath"]: volumes[m["name"]] for m in container.get("volumeMounts") or ()}}
 
 
-def _run_init(api: Any, pod: Obj, init: Obj, volumes: Mapping[str, Path], workdir: Path,
-              install_python: str) -> None:
+def _run_init(api: Any, pod: Obj, init: Obj, volumes: Mapping[str, Path],
+              workdir: Path) -> None:
     """One init container's own command, to completion; raises with its output if it fails."""
     folder = workdir / init["name"]
     env = resolve_env(api, pod, init)
     argv = private_root.wrap(container_argv(init, env), folder,
                              _mounts(init, volumes, folder / "tmp"),
                              cwd=init.get("workingDir", "/"),
-                             user=run_as(pod, init, reachable=[install_python]))
+                             user=run_as(pod, init, reachable=[kubeless_runtime.pip_python()]))
     # HOME: the images' (/root, or none for the pod's user) would be the machine's here;
     # pip's cache goes to the container's own /tmp instead.
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env={
-        "PATH": _image_path(init["image"], install_python), "HOME": "/tmp", **env})
+        "PATH": _image_path(init["image"]), "HOME": "/tmp", **env})
     if done.returncode != 0:
         raise RuntimeError(f"init container {init['name']} failed ({done.returncode}):\n"
                            f"{done.stdout[-2000:]}{done.stderr[-3000:]}")
@@ -303,7 +297,7 @@ class PreparedPod:
         return self.volumes[name]
 
 
-def prepare_pod(api: Any, deployment: Obj, workdir: Path, install_python: str) -> PreparedPod:
+def prepare_pod(api: Any, deployment: Obj, workdir: Path) -> PreparedPod:
     """The Deployment's pod as the kubelet starts it: its volumes made, then each init
     container's command run in turn in a private root with its mounts and a ``/tmp`` of its
     own."""
@@ -314,13 +308,12 @@ def prepare_pod(api: Any, deployment: Obj, workdir: Path, install_python: str) -
            "spec": template["spec"], "status": {}}
     volumes = _volumes(api, pod, workdir)
     for init in pod["spec"].get("initContainers") or ():
-        _run_init(api, pod, init, volumes, workdir, install_python)
+        _run_init(api, pod, init, volumes, workdir)
     return PreparedPod(pod, volumes)
 
 
 def start_runtime(api: Any, network: Network, prepared: PreparedPod, workdir: Path,
-                  runtime_python: Path, login: InCluster,
-                  env: Optional[Mapping[str, str]] = None,
+                  login: InCluster, env: Optional[Mapping[str, str]] = None,
                   extra_files: Optional[Mapping[str, Path]] = None) -> RunningPod:
     """The prepared pod's runtime container with its image's command, its mounts and its
     ServiceAccount's ``login``, on a host answering to the Service's names, returned once its
@@ -333,22 +326,28 @@ def start_runtime(api: Any, network: Network, prepared: PreparedPod, workdir: Pa
                            f"{runtime.get('command')} {runtime.get('args')}")
     files = {**_mounts(runtime, prepared.volumes, workdir / "tmp"), **login.files,
              kubeless_runtime.SERVER: kubeless_runtime.server_file(), **(extra_files or {})}
+    python = kubeless_runtime.runtime_python()
     # The image's WORKDIR is /.
-    argv = private_root.wrap(kubeless_runtime.command(runtime_python), workdir, files,
+    argv = private_root.wrap(kubeless_runtime.command(python), workdir, files,
                              cwd=runtime.get("workingDir", "/"),
-                             user=run_as(prepared.pod, runtime, reachable=[str(runtime_python)]))
+                             user=run_as(prepared.pod, runtime, reachable=[str(python)]))
     return run_container(api, network, prepared.pod, lambda _: argv, workdir,
                          base_env={**kubeless_runtime.IMAGE_ENV, **login.env},
                          extra_env=env, reach_loopback=[login.port])
 
 
+def login(kube: Kube, account: str, namespace: str, folder: Path) -> InCluster:
+    """ServiceAccount ``namespace/account``'s in-cluster login on ``kube``'s API server, its
+    files in ``folder``."""
+    return in_cluster(folder, kube.token(account, namespace), Path(kube.server.ca_file),
+                      namespace, kube.server.host)
+
+
 def pod_login(kube: Kube, prepared: PreparedPod, folder: Path) -> InCluster:
     """The login the kubelet gives the pod: a token of its ServiceAccount (``default`` when
     it names none)."""
-    namespace = prepared.pod["metadata"]["namespace"]
-    account = prepared.pod["spec"].get("serviceAccountName") or "default"
-    return in_cluster(folder, kube.token(account, namespace), Path(kube.server.ca_file),
-                      namespace, kube.server.host)
+    return login(kube, prepared.pod["spec"].get("serviceAccountName") or "default",
+                 prepared.pod["metadata"]["namespace"], folder)
 
 
 @contextlib.contextmanager
@@ -381,10 +380,4 @@ def function_lifetime(api: Any, controller: procs.Process, name: str, namespace:
 
 
 def _gone(read: Callable[[], Any]) -> bool:
-    try:
-        read()
-        return False
-    except client.ApiException as error:
-        if error.status != 404:
-            raise
-        return True
+    return or_none(read) is None

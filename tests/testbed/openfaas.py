@@ -163,10 +163,7 @@ def watchdog_argv(workdir: Path, image: Image, env: Mapping[str, str],
     """``fwatchdog`` (the image's ``CMD``) in ``/home/app`` as the image's user ``app``, in a
     private root with ``/home/app``, each secret at ``/var/openfaas/secrets/NAME`` and a
     ``/tmp`` of its own (the watchdog's lock file goes there) open to all as an image's is."""
-    tmp = workdir / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    tmp.chmod(0o1777)
-    files = {HOME_APP: image.home_app, "/tmp": tmp,
+    files = {HOME_APP: image.home_app, "/tmp": private_root.image_tmp(workdir / "tmp"),
              **{f"{SECRETS}/{name}": path for name, path in (secrets or {}).items()}}
     watchdog = str(peers.binary("fwatchdog"))
     python = shutil.which("python", path=env.get("PATH"))

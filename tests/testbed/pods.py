@@ -166,8 +166,9 @@ def run_as(pod: Obj, container: Obj, reachable: Sequence[str] = ()
     if not context.get("runAsUser"):
         return None
     groups = [*(pod_context.get("supplementalGroups") or ())]
-    if pod_context.get("fsGroup") is not None:
-        groups.append(pod_context["fsGroup"])
+    volume_group = fs_group(pod)
+    if volume_group is not None:
+        groups.append(volume_group)
     return private_root.User(int(context["runAsUser"]), int(context.get("runAsGroup") or 0),
                              tuple(dict.fromkeys(int(g) for g in groups)), tuple(reachable))
 

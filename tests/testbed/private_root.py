@@ -147,3 +147,11 @@ def secret_files(folder: Path, data: Dict[str, str]) -> Path:
     for key, value in data.items():
         (folder / key).write_text(value, encoding="utf-8")
     return folder
+
+
+def image_tmp(folder: Path) -> Path:
+    """A ``/tmp`` of the program's own (an image's, not the machine's: two tests' programs
+    must not share one), open to every user as an image's is."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o1777)
+    return folder
